@@ -1,0 +1,98 @@
+#!/usr/bin/env node
+/**
+ * The `meshwork` command: info, conformance, bench, start.
+ * @module
+ */
+import { parseArgs } from 'node:util';
+import { detectCapabilities, env } from '../runtime/index.js';
+import { backendFailures, backendFor, readyBackends } from '../runtime/registry.js';
+import { OPS } from '../runtime/ops/index.js';
+import { ready } from './index.js';
+
+const USAGE = `usage: meshwork <command> [options]
+
+commands:
+  info                                   capabilities, backends, and the backend each kernel uses
+  conformance [--backend NAME|all] [--host node|embedded] [--json]
+                                         run every kernel case and compare output hashes with the reference
+  bench [--json FILE] [--quick] [--suite NAME]
+                                         benchmarks against tfjs-wasm and plain-JS baselines
+  start                                  info, then a short bench (until the federated demo exists)
+`;
+
+async function info(): Promise<void> {
+  const all = ['wasm-simd', 'wasm', 'js'];
+  await ready(all).catch(() => undefined);
+  const caps = detectCapabilities();
+  console.log('meshwork runtime');
+  console.log(`  host           node ${process.version} (${process.platform}/${process.arch}), ${caps.hardwareConcurrency} cores`);
+  console.log(`  wasm           ${caps.wasm}`);
+  console.log(`  simd           ${caps.simd}`);
+  console.log(`  threads        ${caps.threads} (SharedArrayBuffer ${caps.sharedArrayBuffer})`);
+  console.log(`  crossOriginIsolated ${caps.crossOriginIsolated ?? 'n/a (not a browser)'}`);
+  console.log(`  webgpu         ${caps.webgpu ? 'present' : 'absent'} (no WebGPU kernels ship yet)`);
+  console.log(`  backends       ${env.backends.map((b) => (readyBackends().includes(b) ? `${b} ✓` : `${b} ✗ (${backendFailures.get(b)})`)).join(', ')}`);
+  console.log('  kernels');
+  for (const [name, def] of OPS) console.log(`    ${name.padEnd(15)} ${(backendFor(name) ?? 'none').padEnd(10)} ${def.summary}`);
+}
+
+async function conformance(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { backend: { type: 'string', default: 'all' }, host: { type: 'string', default: 'node' }, json: { type: 'boolean', default: false } } });
+  const { loadCaseFiles, conformanceNode, conformanceEmbedded } = await import('./conformance.js');
+  const files = await loadCaseFiles();
+  let rows;
+  if (values.host === 'embedded') {
+    if (values.backend !== 'all' && values.backend !== 'wasm') throw new RangeError(`--host embedded runs the scalar build (backend wasm), not '${values.backend}'`);
+    rows = await conformanceEmbedded(files);
+  } else if (values.host === 'node') {
+    const backends = values.backend === 'all' ? ['js', 'wasm', 'wasm-simd'] : [values.backend!];
+    for (const b of backends) if (!['js', 'wasm', 'wasm-simd'].includes(b)) throw new RangeError(`--backend must be js, wasm, wasm-simd or all, got '${b}'`);
+    rows = await conformanceNode(files, backends);
+  } else throw new RangeError(`--host must be node or embedded, got '${values.host}'`);
+  const bad = rows.filter((r) => !r.equal);
+  if (values.json) console.log(JSON.stringify(rows, null, 1));
+  else {
+    for (const r of rows) console.log(`${r.equal ? 'ok  ' : 'DIFF'} ${r.kernel.padEnd(15)} ${r.case.padEnd(34)} ${r.backend.padEnd(10)} ${r.host.padEnd(9)} ${r.sha256.slice(0, 16)}${r.error ? ` ${r.error}` : ''}`);
+    console.log(`${rows.length - bad.length} of ${rows.length} outputs equal the reference`);
+  }
+  return bad.length ? 1 : 0;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'info':
+      await info();
+      return 0;
+    case 'conformance':
+      return conformance(rest);
+    case 'bench': {
+      const { benchMain } = await import('../bench/main.js');
+      return benchMain(rest);
+    }
+    case 'start': {
+      await info();
+      console.log('');
+      const { benchMain } = await import('../bench/main.js');
+      return benchMain(['--quick']);
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return 0;
+    default:
+      process.stderr.write(`meshwork: unknown command '${cmd}'\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (err: unknown) => {
+    const e = err as Error;
+    process.stderr.write(`meshwork: ${e.name === 'Error' ? '' : `${e.name}: `}${e.message}\n`);
+    process.exitCode = e instanceof RangeError || e instanceof TypeError ? 2 : 1;
+  },
+);

@@ -1,0 +1,40 @@
+/**
+ * Node host adapter: the runtime API plus a kernel loader that reads the binaries from the package's
+ * kernels/build/ and the host's core count. Nothing happens at import time; `ready()` installs them.
+ * @example
+ * import { ready, runKernel } from 'meshwork/node';
+ * await ready();
+ * const [c] = runKernel('matmul', { a, b }, { m: 64, k: 64, n: 64 });
+ * @module
+ */
+import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { env } from '../runtime/env.js';
+import { hostHints } from '../runtime/capabilities.js';
+import { readyAll } from '../runtime/registry.js';
+
+/** Where the kernel binaries live: <package root>/kernels/build/ (this module runs from dist/host-node/). */
+export const KERNELS_DIR = new URL('../../kernels/build/', import.meta.url);
+
+/** Installs the Node loader and core count unless the user set their own. Idempotent. */
+export function installNodeHost(): void {
+  env.wasm.loader ??= async (file) => {
+    try {
+      return await readFile(new URL(file, env.wasm.wasmPaths ?? KERNELS_DIR));
+    } catch (e) {
+      throw new Error(`cannot read kernel build ${file} (${(e as Error).message}); run 'npm run build:kernels'`);
+    }
+  };
+  hostHints.hardwareConcurrency ??= availableParallelism();
+}
+
+/**
+ * Initialises the backends (see the runtime's `ready`) with the Node host installed.
+ * @throws Error naming every backend's failure when none can start.
+ */
+export async function ready(backends?: string[]): Promise<string[]> {
+  installNodeHost();
+  return readyAll(backends);
+}
+
+export * from '../runtime/index.js';
