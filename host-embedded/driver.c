@@ -47,7 +47,7 @@
 #error "meshwork-embedded supports little-endian hosts only"
 #endif
 
-enum { EXIT_USAGE = 1, EXIT_MALFORMED = 2, EXIT_EXEC = 3 };
+enum { EXIT_ERROR = 1, EXIT_MALFORMED = 2, EXIT_EXEC = 3 };
 enum { STEP_WRITE = 1, STEP_CALL = 2, STEP_READ = 3 };
 enum { TRACE_VERSION = 1, OUTPUT_VERSION = 1 };
 /* The JS API's limit on function parameters; a larger count is a corrupt trace, not a real call. */
@@ -194,7 +194,7 @@ static uint32_t parse_trace_header(cursor* c) {
 /* ---- Output. ---- */
 
 static void put(const void* p, size_t n) {
-  if (n && fwrite(p, 1, n, g_out) != n) die(EXIT_USAGE, "cannot write %s", g_out_path);
+  if (n && fwrite(p, 1, n, g_out) != n) die(EXIT_ERROR, "cannot write %s", g_out_path);
 }
 
 static void put_u32(uint32_t v) {
@@ -229,7 +229,7 @@ static int call_export(w2c_kernels* inst, const char* name, const mw_arg* args, 
 static void run_call(w2c_kernels* inst, const step* s, const char* case_name, uint32_t index) {
   char* name = malloc((size_t)s->name_len + 1);
   mw_arg* args = malloc(sizeof(mw_arg) * (s->argc ? s->argc : 1));
-  if (!name || !args) die(EXIT_USAGE, "out of memory");
+  if (!name || !args) die(EXIT_ERROR, "out of memory");
   memcpy(name, s->name, s->name_len);
   name[s->name_len] = '\0';
   for (uint32_t i = 0; i < s->argc; i++) {
@@ -310,7 +310,7 @@ static uint32_t* validate(const uint8_t* data, size_t size, uint32_t* case_count
     die(EXIT_MALFORMED, "malformed trace: %" PRIu32 " cases cannot fit in %zu bytes", *case_count, size);
   }
   uint32_t* reads = calloc(*case_count ? *case_count : 1, sizeof *reads);
-  if (!reads) die(EXIT_USAGE, "out of memory");
+  if (!reads) die(EXIT_ERROR, "out of memory");
   for (uint32_t k = 0; k < *case_count; k++) {
     case_header h;
     parse_case_header(&c, &h);
@@ -326,17 +326,17 @@ static uint32_t* validate(const uint8_t* data, size_t size, uint32_t* case_count
 
 static uint8_t* read_file(const char* path, size_t* size) {
   FILE* f = fopen(path, "rb");
-  if (!f) die(EXIT_USAGE, "cannot open %s", path);
+  if (!f) die(EXIT_ERROR, "cannot open %s", path);
   size_t cap = 1 << 16, n = 0;
   uint8_t* buf = malloc(cap);
   for (;;) {
-    if (!buf) die(EXIT_USAGE, "out of memory reading %s", path);
+    if (!buf) die(EXIT_ERROR, "out of memory reading %s", path);
     n += fread(buf + n, 1, cap - n, f);
     if (n < cap) break;
     cap *= 2;
     buf = realloc(buf, cap);
   }
-  if (ferror(f)) die(EXIT_USAGE, "cannot read %s", path);
+  if (ferror(f)) die(EXIT_ERROR, "cannot read %s", path);
   fclose(f);
   *size = n;
   return buf;
@@ -357,7 +357,7 @@ int main(int argc, char** argv) {
   }
   if (argc != 3) {
     fprintf(stderr, "usage: meshwork-embedded TRACE OUTPUT | --list | --version\n");
-    return EXIT_USAGE;
+    return EXIT_ERROR;
   }
 
   size_t size;
@@ -367,7 +367,7 @@ int main(int argc, char** argv) {
 
   g_out_path = argv[2];
   g_out = fopen(g_out_path, "wb");
-  if (!g_out) die(EXIT_USAGE, "cannot create %s", argv[2]);
+  if (!g_out) die(EXIT_ERROR, "cannot create %s", argv[2]);
   put("MWTO", 4);
   put_u32(OUTPUT_VERSION);
   put_u32(case_count);
@@ -381,7 +381,7 @@ int main(int argc, char** argv) {
   g_out = NULL; /* from here a failure must not delete a file we may have closed */
   if (fclose(out) != 0) {
     remove(g_out_path);
-    die(EXIT_USAGE, "cannot write %s", g_out_path);
+    die(EXIT_ERROR, "cannot write %s", g_out_path);
   }
   wasm_rt_free();
   free(reads);

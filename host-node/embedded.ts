@@ -11,8 +11,9 @@ import { fileURLToPath } from 'node:url';
  *  the raw IEEE bit pattern, which is the way to pass a specific NaN payload. */
 export type TraceArg = { type: 'i32' | 'i64' | 'f32' | 'f64'; value: number | bigint };
 
-/** One step of a case: copy bytes into linear memory, call an export (its result is dropped), or append
- *  a memory range to the case's output. */
+/** One step of a case: copy bytes into linear memory (growing it if they reach past the end), call an
+ *  export (its result is dropped; a trap fails the run), or append a memory range, which must lie inside
+ *  the current memory, to the case's output. */
 export type TraceStep =
   | { kind: 'write'; offset: number; bytes: Uint8Array }
   | { kind: 'call'; name: string; args: TraceArg[] }
@@ -195,7 +196,7 @@ export function encodeTrace(cases: TraceCase[]): Uint8Array {
       const stepWhere = `${where}, step ${i}`;
       switch (s.kind) {
         case 'write':
-          if (checkU32(s.offset, `${stepWhere}: offset`) + s.bytes.length > 2 ** 32) throw new RangeError(`${stepWhere}: write ends past 4 GiB`);
+          if (checkU32(s.offset, `${stepWhere}: offset`) + checkU32(s.bytes.length, `${stepWhere}: length`) > 2 ** 32) throw new RangeError(`${stepWhere}: write ends past 4 GiB`);
           u8(STEP_CODE.write);
           u32(s.offset);
           u32(s.bytes.length);
