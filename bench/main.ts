@@ -1,5 +1,40 @@
-/** Benchmark entry (placeholder until the suites land in this session). */
-export async function benchMain(_args: string[]): Promise<number> {
-  console.log('bench: suites not written yet');
+/**
+ * `npm run bench` / `meshwork bench [--json FILE] [--quick] [--suite matmul|aggregate]`: runs the suites,
+ * prints a table, and optionally writes the rows as JSON.
+ * @module
+ */
+import { writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { availableParallelism } from 'node:os';
+import { ready } from '../host-node/index.js';
+import { createThreadPool } from '../host-node/pool.js';
+import { printTable, type BenchRow } from './harness.js';
+import { aggregateSuite, matmulSuite } from './suites.js';
+
+/** Runs the benchmark CLI; returns the exit code. */
+export async function benchMain(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { json: { type: 'string' }, quick: { type: 'boolean', default: false }, suite: { type: 'string' }, quiet: { type: 'boolean', default: false } } });
+  const suites = values.suite ? values.suite.split(',') : ['matmul', 'aggregate'];
+  for (const s of suites) if (!['matmul', 'aggregate'].includes(s)) throw new RangeError(`--suite must be matmul or aggregate, got '${s}'`);
+  await ready(['wasm-simd', 'wasm', 'js']);
+  const cfg = { quick: values.quick!, log: (line: string) => { if (!values.quiet) process.stderr.write(`${line}\n`); } };
+  const threads = Math.max(2, availableParallelism());
+  const pool2 = await createThreadPool(threads);
+  const pool1 = await createThreadPool(1);
+  const rows: BenchRow[] = [];
+  const t0 = performance.now();
+  try {
+    if (suites.includes('matmul')) { cfg.log('bench: matmul'); rows.push(...(await matmulSuite(cfg, pool2, pool1))); }
+    if (suites.includes('aggregate')) { cfg.log('bench: aggregate'); rows.push(...(await aggregateSuite(cfg, pool2))); }
+  } finally {
+    pool2.dispose();
+    pool1.dispose();
+  }
+  console.log(`meshwork bench (${values.quick ? 'quick' : 'full'}; medians; node ${process.version}, ${availableParallelism()} cores; ${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+  printTable(rows);
+  if (values.json) {
+    await writeFile(values.json, JSON.stringify(rows, null, 1) + '\n');
+    console.log(`rows written to ${values.json}`);
+  }
   return 0;
 }

@@ -39,7 +39,7 @@
 // concurrent streams, which the hardware prefetcher follows. (Register-resident accumulators over all n rows
 // at once read 100 rows 4 MB apart a cache line at a time, which the prefetcher does not follow.)
 
-const SUM_BLOCK: i32 = 2048; // columns: 8 KiB of accumulator
+const SUM_BLOCK: i32 = 16384; // columns: 64 KiB of accumulator (L2)
 
 // @ts-ignore: decorator
 @inline function sumPass4(o: usize, a: usize, b: usize, c: usize, e: usize, len: i32, init: bool): void {
@@ -123,7 +123,7 @@ export function agg_sum_i32(x: usize, out: usize, n: i32, d: i32, j0: i32, j1: i
 // Weighted sum: out_i64[j] = sum_i (i64)w[i] * (i64)x[i][j] mod 2^64. Same blocking as the sum; SIMD uses
 // i64x2.extmul_{low,high}_i32x4_s against the splatted weight, which is the exact 64-bit product.
 
-const WSUM_BLOCK: i32 = 1024; // columns: 8 KiB of i64 accumulator
+const WSUM_BLOCK: i32 = 8192; // columns: 64 KiB of i64 accumulator (L2)
 
 // @ts-ignore: decorator
 @inline function wsumPass4(o: usize, a: usize, b: usize, c: usize, e: usize, wp: usize, len: i32, init: bool): void {

@@ -1,10 +1,21 @@
 // f32 matrix multiply kernels: C = op(A) · op(B), bit-exact with runtime/reference/matmul.ts.
-// GENERATED (experiment) MR=6 NR=8 KC=256 MC=120 U=1 mode=reg
+// EXPERIMENT TEMPLATE: 5 2 256 120 splat
 
-const MR: i32 = 6;
+const MR: i32 = 5;
 const NR: i32 = 8;
 const KC: i32 = 256;
 const MC: i32 = 120;
+const A_SPLAT: bool = false;
+// Bytes per packed A value: the SIMD build may store each value pre-splatted (16 B).
+const AS: usize = ASC_FEATURE_SIMD && A_SPLAT ? 16 : 4;
+
+// @ts-ignore: decorator
+@inline function putA(d: usize, v: f32): void {
+  if (ASC_FEATURE_SIMD && A_SPLAT) v128.store(d, f32x4.splat(v)); else store<f32>(d, v);
+}
+
+// @ts-ignore: decorator
+@inline function align64(x: usize): usize { return (x + 63) & ~<usize>63; }
 
 export function matmul_col_align(): i32 { return NR; }
 export function matmul_row_align(): i32 { return MR; }
@@ -16,17 +27,13 @@ export function matmul_packed_b_bytes(k: i32, n: i32): usize {
 
 export function matmul_rows_scratch_bytes(m: i32, k: i32, n: i32, transA: i32): usize {
   if (m <= 0 || k <= 0 || n <= 0) return 0;
-  let rows = min(m, MC);
-  rows = (rows + MR - 1) / MR * MR;
-  return <usize>rows * <usize>min(k, KC) * 4 + <usize>(MR * NR * 4);
+  let rows = (min(m, MC) + MR - 1) / MR * MR;
+  return <usize>rows * <usize>min(k, KC) * AS + <usize>(MR * NR * 4);
 }
 
 export function matmul_scratch_bytes(m: i32, k: i32, n: i32, transA: i32, transB: i32): usize {
   return align64(matmul_packed_b_bytes(k, n)) + matmul_rows_scratch_bytes(m, k, n, transA);
 }
-
-// @ts-ignore: decorator
-@inline function align64(x: usize): usize { return (x + 63) & ~<usize>63; }
 
 export function matmul_pack_b(b: usize, packed: usize, k: i32, n: i32, transB: i32, colStart: i32, colEnd: i32): void {
   if (k <= 0 || n <= 0) return;
@@ -42,7 +49,6 @@ export function matmul_pack_b(b: usize, packed: usize, k: i32, n: i32, transB: i
   }
 }
 
-// B stored k×n: panel rows are contiguous runs of B rows.
 function packPanelN(src: usize, dst: usize, k: i32, n: i32, w: i32): void {
   let ldb = <usize>n << 2;
   if (w == NR) {
@@ -62,7 +68,6 @@ function packPanelN(src: usize, dst: usize, k: i32, n: i32, w: i32): void {
   }
 }
 
-// B stored n×k (op(B) = Bᵀ): panel column q is row q of the source.
 function packPanelT(src: usize, dst: usize, k: i32, w: i32): void {
   let ldb = <usize>k << 2;
   let p = 0;
@@ -92,7 +97,6 @@ function packPanelT(src: usize, dst: usize, k: i32, w: i32): void {
   }
 }
 
-// Packs rows [i0, i0+mc) × k-range [pc, pc+kc) of op(A) into MR-row panels: panel[p*MR + r].
 function packA(a: usize, dst: usize, m: i32, k: i32, transA: i32, i0: i32, mc: i32, pc: i32, kc: i32): void {
   for (let ir = 0; ir < mc; ir += MR) {
     let h = min(MR, mc - ir);
@@ -101,103 +105,112 @@ function packA(a: usize, dst: usize, m: i32, k: i32, transA: i32, i0: i32, mc: i
       let lda = <usize>m << 2;
       let d = dst;
       for (let p = 0; p < kc; p++) {
-        for (let r = 0; r < MR; r++) store<f32>(d + (<usize>r << 2), r < h ? load<f32>(s + (<usize>r << 2)) : 0);
-        s += lda; d += MR * 4;
+        for (let r = 0; r < MR; r++) putA(d + <usize>r * AS, r < h ? load<f32>(s + (<usize>r << 2)) : 0);
+        s += lda; d += <usize>MR * AS;
       }
     } else {
       for (let r = 0; r < MR; r++) {
-        let d = dst + (<usize>r << 2);
+        let d = dst + <usize>r * AS;
         if (r < h) {
           let s = a + (<usize>(i0 + ir + r) * <usize>k + <usize>pc << 2);
-          for (let p = 0; p < kc; p++) { store<f32>(d, load<f32>(s)); s += 4; d += MR * 4; }
+          for (let p = 0; p < kc; p++) { putA(d, load<f32>(s)); s += 4; d += <usize>MR * AS; }
         } else {
-          for (let p = 0; p < kc; p++) { store<f32>(d, 0); d += MR * 4; }
+          for (let p = 0; p < kc; p++) { putA(d, 0); d += <usize>MR * AS; }
         }
       }
     }
-    dst += <usize>kc * MR * 4;
+    dst += <usize>kc * <usize>MR * AS;
   }
+}
+
+function kernelSimd(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32, accumulate: bool): void {
+  let z = f32x4.splat(0);
+  let c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z, c40 = z, c41 = z;
+  if (accumulate) {
+    c00 = v128.load(c);
+    c01 = v128.load(c, 16);
+    c10 = v128.load(c + ldc);
+    c11 = v128.load(c + ldc, 16);
+    c20 = v128.load(c + 2 * ldc);
+    c21 = v128.load(c + 2 * ldc, 16);
+    c30 = v128.load(c + 3 * ldc);
+    c31 = v128.load(c + 3 * ldc, 16);
+    c40 = v128.load(c + 4 * ldc);
+    c41 = v128.load(c + 4 * ldc, 16);
+  }
+  let end = bp + (<usize>kc * 32);
+  while (bp < end) {
+    let b0_0 = v128.load(bp, 0);
+    let b1_0 = v128.load(bp, 16);
+    let a0_0 = v128.load32_splat(ap, 0);
+    c00 = f32x4.add(c00, f32x4.mul(a0_0, b0_0));
+    c01 = f32x4.add(c01, f32x4.mul(a0_0, b1_0));
+    let a1_0 = v128.load32_splat(ap, 4);
+    c10 = f32x4.add(c10, f32x4.mul(a1_0, b0_0));
+    c11 = f32x4.add(c11, f32x4.mul(a1_0, b1_0));
+    let a2_0 = v128.load32_splat(ap, 8);
+    c20 = f32x4.add(c20, f32x4.mul(a2_0, b0_0));
+    c21 = f32x4.add(c21, f32x4.mul(a2_0, b1_0));
+    let a3_0 = v128.load32_splat(ap, 12);
+    c30 = f32x4.add(c30, f32x4.mul(a3_0, b0_0));
+    c31 = f32x4.add(c31, f32x4.mul(a3_0, b1_0));
+    let a4_0 = v128.load32_splat(ap, 16);
+    c40 = f32x4.add(c40, f32x4.mul(a4_0, b0_0));
+    c41 = f32x4.add(c41, f32x4.mul(a4_0, b1_0));
+    ap += 20; bp += 32;
+  }
+  v128.store(c, c00);
+  v128.store(c, c01, 16);
+  v128.store(c + ldc, c10);
+  v128.store(c + ldc, c11, 16);
+  v128.store(c + 2 * ldc, c20);
+  v128.store(c + 2 * ldc, c21, 16);
+  v128.store(c + 3 * ldc, c30);
+  v128.store(c + 3 * ldc, c31, 16);
+  v128.store(c + 4 * ldc, c40);
+  v128.store(c + 4 * ldc, c41, 16);
 }
 
 function kernel(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32, accumulate: bool): void {
   if (ASC_FEATURE_SIMD) {
-    let z = f32x4.splat(0);
-    let c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z, c40 = z, c41 = z, c50 = z, c51 = z;
-    if (accumulate) {
-      c00 = v128.load(c);
-      c01 = v128.load(c, 16);
-      c10 = v128.load(c + ldc);
-      c11 = v128.load(c + ldc, 16);
-      c20 = v128.load(c + 2 * ldc);
-      c21 = v128.load(c + 2 * ldc, 16);
-      c30 = v128.load(c + 3 * ldc);
-      c31 = v128.load(c + 3 * ldc, 16);
-      c40 = v128.load(c + 4 * ldc);
-      c41 = v128.load(c + 4 * ldc, 16);
-      c50 = v128.load(c + 5 * ldc);
-      c51 = v128.load(c + 5 * ldc, 16);
-    }
-    let p = 0;
-    for (; p < kc; p++) {
-      let b0_0 = v128.load(bp, 0);
-      let b1_0 = v128.load(bp, 16);
-      let a0_0 = v128.load32_splat(ap, 0);
-      c00 = f32x4.add(c00, f32x4.mul(a0_0, b0_0));
-      c01 = f32x4.add(c01, f32x4.mul(a0_0, b1_0));
-      let a1_0 = v128.load32_splat(ap, 4);
-      c10 = f32x4.add(c10, f32x4.mul(a1_0, b0_0));
-      c11 = f32x4.add(c11, f32x4.mul(a1_0, b1_0));
-      let a2_0 = v128.load32_splat(ap, 8);
-      c20 = f32x4.add(c20, f32x4.mul(a2_0, b0_0));
-      c21 = f32x4.add(c21, f32x4.mul(a2_0, b1_0));
-      let a3_0 = v128.load32_splat(ap, 12);
-      c30 = f32x4.add(c30, f32x4.mul(a3_0, b0_0));
-      c31 = f32x4.add(c31, f32x4.mul(a3_0, b1_0));
-      let a4_0 = v128.load32_splat(ap, 16);
-      c40 = f32x4.add(c40, f32x4.mul(a4_0, b0_0));
-      c41 = f32x4.add(c41, f32x4.mul(a4_0, b1_0));
-      let a5_0 = v128.load32_splat(ap, 20);
-      c50 = f32x4.add(c50, f32x4.mul(a5_0, b0_0));
-      c51 = f32x4.add(c51, f32x4.mul(a5_0, b1_0));
-      ap += 24; bp += 32;
-    }
-    v128.store(c, c00);
-    v128.store(c, c01, 16);
-    v128.store(c + ldc, c10);
-    v128.store(c + ldc, c11, 16);
-    v128.store(c + 2 * ldc, c20);
-    v128.store(c + 2 * ldc, c21, 16);
-    v128.store(c + 3 * ldc, c30);
-    v128.store(c + 3 * ldc, c31, 16);
-    v128.store(c + 4 * ldc, c40);
-    v128.store(c + 4 * ldc, c41, 16);
-    v128.store(c + 5 * ldc, c50);
-    v128.store(c + 5 * ldc, c51, 16);
+    kernelSimd(ap, bp, c, ldc, kc, accumulate);
   } else {
-    for (let r = 0; r < MR; r += 2) {
-      for (let q = 0; q < NR; q += 4) {
-        let c0 = c + <usize>r * ldc + (<usize>q << 2);
-        let c1 = c0 + ldc;
-        let c00: f32 = 0, c01: f32 = 0, c02: f32 = 0, c03: f32 = 0;
-        let c10: f32 = 0, c11: f32 = 0, c12: f32 = 0, c13: f32 = 0;
-        if (accumulate) {
-          c00 = load<f32>(c0); c01 = load<f32>(c0, 4); c02 = load<f32>(c0, 8); c03 = load<f32>(c0, 12);
-          c10 = load<f32>(c1); c11 = load<f32>(c1, 4); c12 = load<f32>(c1, 8); c13 = load<f32>(c1, 12);
-        }
-        let pa = ap + (<usize>r << 2);
-        let pb = bp + (<usize>q << 2);
-        for (let p = 0; p < kc; p++) {
-          let a0 = load<f32>(pa), a1 = load<f32>(pa, 4);
-          let b0 = load<f32>(pb), b1 = load<f32>(pb, 4), b2 = load<f32>(pb, 8), b3 = load<f32>(pb, 12);
-          c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
-          c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
-          pa += MR * 4; pb += NR * 4;
-        }
-        store<f32>(c0, c00); store<f32>(c0, c01, 4); store<f32>(c0, c02, 8); store<f32>(c0, c03, 12);
-        store<f32>(c1, c10); store<f32>(c1, c11, 4); store<f32>(c1, c12, 8); store<f32>(c1, c13, 12);
-      }
+    for (let q = 0; q < NR; q += 4) {
+      let r = 0;
+      for (; r + 1 < MR; r += 2) kernelScalar2x4(ap + (<usize>r << 2), bp + (<usize>q << 2), c + <usize>r * ldc + (<usize>q << 2), ldc, kc, accumulate);
+      if (r < MR) kernelScalar1x4(ap + (<usize>r << 2), bp + (<usize>q << 2), c + <usize>r * ldc + (<usize>q << 2), kc, accumulate);
     }
   }
+}
+
+function kernelScalar2x4(pa: usize, pb: usize, c0: usize, ldc: usize, kc: i32, accumulate: bool): void {
+  let c1 = c0 + ldc;
+  let c00: f32 = 0, c01: f32 = 0, c02: f32 = 0, c03: f32 = 0;
+  let c10: f32 = 0, c11: f32 = 0, c12: f32 = 0, c13: f32 = 0;
+  if (accumulate) {
+    c00 = load<f32>(c0); c01 = load<f32>(c0, 4); c02 = load<f32>(c0, 8); c03 = load<f32>(c0, 12);
+    c10 = load<f32>(c1); c11 = load<f32>(c1, 4); c12 = load<f32>(c1, 8); c13 = load<f32>(c1, 12);
+  }
+  for (let p = 0; p < kc; p++) {
+    let a0 = load<f32>(pa), a1 = load<f32>(pa, 4);
+    let b0 = load<f32>(pb), b1 = load<f32>(pb, 4), b2 = load<f32>(pb, 8), b3 = load<f32>(pb, 12);
+    c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+    c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+    pa += <usize>MR * 4; pb += NR * 4;
+  }
+  store<f32>(c0, c00); store<f32>(c0, c01, 4); store<f32>(c0, c02, 8); store<f32>(c0, c03, 12);
+  store<f32>(c1, c10); store<f32>(c1, c11, 4); store<f32>(c1, c12, 8); store<f32>(c1, c13, 12);
+}
+
+function kernelScalar1x4(pa: usize, pb: usize, c0: usize, kc: i32, accumulate: bool): void {
+  let c00: f32 = 0, c01: f32 = 0, c02: f32 = 0, c03: f32 = 0;
+  if (accumulate) { c00 = load<f32>(c0); c01 = load<f32>(c0, 4); c02 = load<f32>(c0, 8); c03 = load<f32>(c0, 12); }
+  for (let p = 0; p < kc; p++) {
+    let a0 = load<f32>(pa);
+    c00 += a0 * load<f32>(pb); c01 += a0 * load<f32>(pb, 4); c02 += a0 * load<f32>(pb, 8); c03 += a0 * load<f32>(pb, 12);
+    pa += <usize>MR * 4; pb += NR * 4;
+  }
+  store<f32>(c0, c00); store<f32>(c0, c01, 4); store<f32>(c0, c02, 8); store<f32>(c0, c03, 12);
 }
 
 export function matmul_rows(a: usize, packed: usize, c: usize, m: i32, k: i32, n: i32, transA: i32, rowStart: i32, rowEnd: i32, scratch: usize): void {
@@ -212,7 +225,7 @@ export function matmul_rows(a: usize, packed: usize, c: usize, m: i32, k: i32, n
   }
   let ap = scratch;
   let rowsCap = (min(m, MC) + MR - 1) / MR * MR;
-  let tile = scratch + <usize>rowsCap * <usize>min(k, KC) * 4;
+  let tile = scratch + <usize>rowsCap * <usize>min(k, KC) * AS;
   let np = (n + NR - 1) / NR;
   let panelBytes = <usize>k * <usize>(NR * 4);
   for (let pc = 0; pc < k; pc += KC) {
@@ -228,7 +241,7 @@ export function matmul_rows(a: usize, packed: usize, c: usize, m: i32, k: i32, n
         for (let ir = 0; ir < mc; ir += MR) {
           let h = min(MR, mc - ir);
           let cp = c + <usize>(ic + ir) * ldc + (<usize>j0 << 2);
-          let app = ap + (<usize>ir * <usize>kc << 2);
+          let app = ap + <usize>ir * <usize>kc * AS;
           if (h == MR && w == NR) {
             kernel(app, bp, cp, ldc, kc, acc);
           } else {

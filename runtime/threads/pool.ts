@@ -1,0 +1,163 @@
+/**
+ * A thread pool for the kernels that split: matmul (B packed once by column ranges, then C by row ranges)
+ * and the aggregation kernels (column ranges; distances by coordinate ranges whose partial n x n sums add
+ * exactly). All threads run the same kernel code on one shared Wasm memory, so every split gives the
+ * same bits as one thread. The calling thread computes one share itself.
+ * @module
+ */
+import type { Remote } from 'comlink';
+import type { TypedArray } from '../errors.js';
+import { OPS } from '../ops/index.js';
+import type { Attrs, Inputs, Plan } from '../ops/types.js';
+import { compileKernelModule, WASM_FILES } from '../backends/wasm.js';
+import { WasmInstance } from '../backends/wasm-memory.js';
+import type { PoolWorkerApi } from './worker-api.js';
+
+/** How a host starts one worker and gets its comlink proxy (plus a way to end it). */
+export interface WorkerHandle {
+  api: Remote<PoolWorkerApi>;
+  terminate(): void;
+}
+
+/** Ops the pool splits across threads; others run on the calling thread. */
+export const PARALLEL_OPS = ['matmul', 'sum', 'wsum', 'median', 'trimmedMean', 'pairwiseSqDist'] as const;
+
+type Call = [string, (number | bigint)[]];
+
+/** Smallest amount of work (multiply-adds or elements read) worth a round trip to the workers. */
+const MIN_PARALLEL_WORK = 1 << 18;
+
+/** Splits [0, total) into `parts` ranges whose inner boundaries are multiples of `align`. */
+export function splitRange(total: number, parts: number, align: number): [number, number][] {
+  const units = Math.ceil(total / align);
+  const out: [number, number][] = [];
+  let at = 0;
+  for (let p = 0; p < parts; p++) {
+    const end = p === parts - 1 ? total : Math.min(total, Math.round((units * (p + 1)) / parts) * align);
+    if (end > at) out.push([at, end]);
+    at = Math.max(at, end);
+  }
+  return out;
+}
+
+/** A pool of `threads` threads: the calling thread plus `threads - 1` workers. */
+export class ThreadPool {
+  private busy: Promise<unknown> = Promise.resolve();
+
+  private constructor(readonly threads: number, private readonly main: WasmInstance, private readonly workers: WorkerHandle[]) {}
+
+  /**
+   * Starts a pool. `spawn` creates one worker (host-specific).
+   * @throws RangeError when threads < 1; Error when shared memory is unavailable.
+   */
+  static async create(threads: number, spawn: () => WorkerHandle): Promise<ThreadPool> {
+    if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new RangeError(`threads must be an integer in [1, 256], got ${threads}`);
+    if (typeof SharedArrayBuffer !== 'function') throw new Error('threads need SharedArrayBuffer (in browsers: a crossOriginIsolated page)');
+    const module = await compileKernelModule(WASM_FILES.threads);
+    const memory = new WebAssembly.Memory({ initial: 32, maximum: 65536, shared: true });
+    const instance = await WebAssembly.instantiate(module, { env: { memory } });
+    const workers: WorkerHandle[] = [];
+    try {
+      for (let i = 1; i < threads; i++) workers.push(spawn());
+      await Promise.all(workers.map((w) => w.api.init(module, memory)));
+    } catch (e) {
+      for (const w of workers) w.terminate();
+      throw e;
+    }
+    return new ThreadPool(threads, new WasmInstance(instance, memory), workers);
+  }
+
+  /** Ends the workers. */
+  dispose(): void {
+    for (const w of this.workers) w.terminate();
+    this.workers.length = 0;
+  }
+
+  /**
+   * Runs an op, split across the pool when it is one of {@link PARALLEL_OPS} and large enough.
+   * Calls are serialised: the pool's memory holds one op at a time.
+   */
+  run(op: string, inputs: Inputs, attrs: Attrs = {}): Promise<TypedArray[]> {
+    const def = OPS.get(op);
+    if (!def) return Promise.reject(new RangeError(`unknown op '${op}'`));
+    const plan = def.plan(inputs, attrs);
+    const next = this.busy.then(() => this.runPlanned(op, inputs, plan));
+    this.busy = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Runs per-thread call lists: list 0 on this thread, the rest on workers, all at once. */
+  private async parallel(lists: Call[][]): Promise<void> {
+    const remote = lists.slice(1).map((calls, i) => this.workers[i]!.api.run(calls));
+    for (const [name, args] of lists[0] ?? []) this.main.call(name, ...args);
+    await Promise.all(remote);
+  }
+
+  private async runPlanned(op: string, inputs: Inputs, plan: Plan): Promise<TypedArray[]> {
+    const w = this.main;
+    try {
+      const p = plan.attrs as Record<string, number>;
+      const b = (v: unknown) => (v ? 1 : 0);
+      switch (op) {
+        case 'matmul': {
+          const { m, k, n } = p;
+          const pa = w.write(inputs.a!), pb = w.write(inputs.b!), pc = w.alloc(m! * n! * 4);
+          const packed = w.alloc(Number(w.call('matmul_packed_b_bytes', k!, n!)));
+          const threads = m! * n! * k! < MIN_PARALLEL_WORK ? 1 : this.threads;
+          const rowScratch = Number(w.call('matmul_rows_scratch_bytes', m!, k!, n!, b(p.transA)));
+          const scratch = Array.from({ length: threads }, () => w.alloc(rowScratch));
+          const cols = splitRange(n!, threads, w.call('matmul_col_align') as number);
+          await this.parallel(cols.map(([c0, c1]) => [['matmul_pack_b', [pb, packed, k!, n!, b(p.transB), c0, c1]]]));
+          const rows = splitRange(m!, threads, w.call('matmul_row_align') as number);
+          await this.parallel(rows.map(([r0, r1], t) => [['matmul_rows', [pa, packed, pc, m!, k!, n!, b(p.transA), r0, r1, scratch[t]!]]]));
+          return [w.read('f32', pc, m! * n!)];
+        }
+        case 'sum':
+        case 'wsum':
+        case 'median':
+        case 'trimmedMean': {
+          const { n, d } = p;
+          const px = w.write(inputs.x!);
+          const wide = op === 'wsum';
+          const po = w.alloc(d! * (wide ? 8 : 4));
+          const pw = op === 'wsum' ? w.write(inputs.w!) : 0;
+          const threads = n! * d! < MIN_PARALLEL_WORK ? 1 : this.threads;
+          const ranges = splitRange(d!, threads, 16);
+          const scratchBytes = op === 'median' ? Number(w.call('agg_median_scratch_bytes', n!))
+            : op === 'trimmedMean' ? Number(w.call('agg_trimmed_scratch_bytes', n!, p.trim!)) : 0;
+          const scratch = ranges.map(() => (scratchBytes ? w.alloc(scratchBytes) : 0));
+          await this.parallel(ranges.map(([j0, j1], t): Call[] => {
+            switch (op) {
+              case 'sum': return [['agg_sum_i32', [px, po, n!, d!, j0, j1]]];
+              case 'wsum': return [['agg_wsum_i64', [px, pw, po, n!, d!, j0, j1]]];
+              case 'median': return [['agg_median_i32', [px, po, n!, d!, j0, j1, scratch[t]!]]];
+              default: return [['agg_trimmed_mean_i32', [px, po, n!, d!, p.trim!, j0, j1, scratch[t]!]]];
+            }
+          }));
+          return [w.read(wide ? 'i64' : 'i32', po, d!)];
+        }
+        case 'pairwiseSqDist': {
+          const { n, d } = p;
+          const px = w.write(inputs.x!);
+          const threads = n! * n! * d! < MIN_PARALLEL_WORK ? 1 : this.threads;
+          const ranges = splitRange(d!, threads, 16);
+          const scratchBytes = Number(w.call('agg_sqdist_scratch_bytes', n!));
+          const outs = ranges.map(() => w.alloc(n! * n! * 8));
+          const scratch = ranges.map(() => (scratchBytes ? w.alloc(scratchBytes) : 0));
+          await this.parallel(ranges.map(([k0, k1], t): Call[] => [['agg_pairwise_sqdist_i64', [px, outs[t]!, n!, d!, k0, k1, scratch[t]!]]]));
+          const total = w.read('i64', outs[0] ?? w.alloc(n! * n! * 8), n! * n!) as BigInt64Array;
+          if (!ranges.length) total.fill(0n);
+          for (let t = 1; t < outs.length; t++) {
+            const part = w.read('i64', outs[t]!, n! * n!) as BigInt64Array;
+            for (let i = 0; i < total.length; i++) total[i] = BigInt.asIntN(64, total[i]! + part[i]!);
+          }
+          return [total];
+        }
+        default:
+          return OPS.get(op)!.reference(inputs, plan);
+      }
+    } finally {
+      w.reset();
+    }
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * What a pool worker does: instantiate the threads build of the kernels on the pool's shared memory and
+ * call exports by name. Host-agnostic; host adapters expose it over comlink from a worker_threads Worker
+ * (Node) or a Web Worker (browsers).
+ * @module
+ */
+
+/** The API a pool worker exposes. */
+export interface PoolWorkerApi {
+  /** Instantiates the kernels on the shared memory. */
+  init(module: WebAssembly.Module, memory: WebAssembly.Memory): Promise<void>;
+  /** Runs a batch of export calls in order (one round trip); returns their results. */
+  run(calls: [string, (number | bigint)[]][]): (number | bigint | undefined)[];
+}
+
+/** Creates the worker-side implementation. */
+export function createPoolWorkerApi(): PoolWorkerApi {
+  let exports: Record<string, (...a: (number | bigint)[]) => number | bigint | undefined> | undefined;
+  return {
+    async init(module, memory) {
+      const instance = await WebAssembly.instantiate(module, { env: { memory } });
+      exports = instance.exports as typeof exports;
+    },
+    run(calls) {
+      if (!exports) throw new Error('pool worker: init() was not called');
+      return calls.map(([name, args]) => {
+        const fn = exports![name];
+        if (typeof fn !== 'function') throw new Error(`pool worker: no export '${name}'`);
+        return fn(...args);
+      });
+    },
+  };
+}
