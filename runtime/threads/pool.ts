@@ -77,9 +77,9 @@ export class ThreadPool {
    * Runs an op, split across the pool when it is one of {@link PARALLEL_OPS} and large enough.
    * Calls are serialised: the pool's memory holds one op at a time.
    */
-  run(op: string, inputs: Inputs, attrs: Attrs = {}): Promise<TypedArray[]> {
+  async run(op: string, inputs: Inputs, attrs: Attrs = {}): Promise<TypedArray[]> {
     const def = OPS.get(op);
-    if (!def) return Promise.reject(new RangeError(`unknown op '${op}'`));
+    if (!def) throw new RangeError(`unknown op '${op}'`);
     const plan = def.plan(inputs, attrs);
     const next = this.busy.then(() => this.runPlanned(op, inputs, plan));
     this.busy = next.catch(() => undefined);
