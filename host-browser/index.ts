@@ -12,11 +12,13 @@ import { readyAll } from '../runtime/registry.js';
 
 /**
  * Where each kernel build lives relative to this module as it ships: it runs from dist/host-browser/ and
- * the binaries are in <package root>/kernels/build/. The paths are relative to the compiled file, so
- * bundle dist/ (what users get), not these .ts sources (from here they would point outside the repo). One `new URL('<literal>', import.meta.url)` per file
- * on purpose: bundlers that handle this pattern (vite, webpack 5, Parcel) only recognise a string literal
- * there, copy the file into the bundle and rewrite the URL; a computed path would be left unresolved.
- * Wrapped in functions so no URL is built before a kernel is asked for.
+ * the binaries are in <package root>/kernels/build/ (so served unbundled, it works too). The paths are
+ * relative to the compiled file: bundle dist/ (what users get), not these .ts sources, from which they
+ * would point outside the package.
+ * One `new URL('<literal>', import.meta.url)` per file on purpose: bundlers that handle this pattern
+ * (vite, webpack 5, Parcel) only recognise a string literal there, copy the file into the bundle and
+ * rewrite the URL; a computed path would be left unresolved. Wrapped in functions so no URL is built
+ * before a kernel is asked for.
  */
 const KERNEL_URLS: Readonly<Record<string, () => URL>> = {
   'simd.wasm': () => new URL('../../kernels/build/simd.wasm', import.meta.url),

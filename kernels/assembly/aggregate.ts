@@ -433,8 +433,7 @@ function prepareNetwork(s: usize, n: i32, mode: i32, trim: i32): void {
     let src = at(x, 0, d, j), dst = wires;
     const stride = <usize>d << 2;
     for (let i = 0; i < n; i++, src += stride, dst += wb) {
-      v128.store(dst, v128.load(src));
-      v128.store(dst, v128.load(src, 16), 16);
+      for (let g: usize = 0; g < <usize>G << 4; g += 16) v128.store(dst + g, v128.load(src + g));
     }
   } else {
     for (let i = 0; i < n; i++) memory.copy(wires + <usize>i * wb, at(x, i, d, j), <usize>cols << 2);
@@ -445,13 +444,36 @@ function prepareNetwork(s: usize, n: i32, mode: i32, trim: i32): void {
 // @ts-ignore: decorator
 @inline function runNetwork(p: usize, end: usize): void {
   if (ASC_FEATURE_SIMD) {
-    for (; p < end; p += 8) {
-      const a = <usize>load<u32>(p), b = <usize>load<u32>(p, 4);
-      const a0 = v128.load(a), b0 = v128.load(b), a1 = v128.load(a, 16), b1 = v128.load(b, 16);
-      v128.store(a, i32x4.min_s(a0, b0));
-      v128.store(b, i32x4.max_s(a0, b0));
-      v128.store(a, i32x4.min_s(a1, b1), 16);
-      v128.store(b, i32x4.max_s(a1, b1), 16);
+    if (G == 1) {
+      for (; p < end; p += 8) {
+        const a = <usize>load<u32>(p), b = <usize>load<u32>(p, 4);
+        const a0 = v128.load(a), b0 = v128.load(b);
+        v128.store(a, i32x4.min_s(a0, b0));
+        v128.store(b, i32x4.max_s(a0, b0));
+      }
+    } else if (G == 2) {
+      for (; p < end; p += 8) {
+        const a = <usize>load<u32>(p), b = <usize>load<u32>(p, 4);
+        const a0 = v128.load(a), b0 = v128.load(b), a1 = v128.load(a, 16), b1 = v128.load(b, 16);
+        v128.store(a, i32x4.min_s(a0, b0));
+        v128.store(b, i32x4.max_s(a0, b0));
+        v128.store(a, i32x4.min_s(a1, b1), 16);
+        v128.store(b, i32x4.max_s(a1, b1), 16);
+      }
+    } else {
+      for (; p < end; p += 8) {
+        const a = <usize>load<u32>(p), b = <usize>load<u32>(p, 4);
+        const a0 = v128.load(a), b0 = v128.load(b), a1 = v128.load(a, 16), b1 = v128.load(b, 16);
+        const a2 = v128.load(a, 32), b2 = v128.load(b, 32), a3 = v128.load(a, 48), b3 = v128.load(b, 48);
+        v128.store(a, i32x4.min_s(a0, b0));
+        v128.store(b, i32x4.max_s(a0, b0));
+        v128.store(a, i32x4.min_s(a1, b1), 16);
+        v128.store(b, i32x4.max_s(a1, b1), 16);
+        v128.store(a, i32x4.min_s(a2, b2), 32);
+        v128.store(b, i32x4.max_s(a2, b2), 32);
+        v128.store(a, i32x4.min_s(a3, b3), 48);
+        v128.store(b, i32x4.max_s(a3, b3), 48);
+      }
     }
   } else {
     for (; p < end; p += 8) {
@@ -530,23 +552,18 @@ export function agg_trimmed_mean_i32(x: usize, out: usize, n: i32, d: i32, trim:
     const full = c == cols;
     const dst = full ? out + (<usize>j << 2) : stage;
     if (ASC_FEATURE_SIMD) {
-      let s0 = i64x2.splat(0), s1 = i64x2.splat(0), s2 = i64x2.splat(0), s3 = i64x2.splat(0);
-      for (let p = mids; p < midsEnd; p += 4) {
-        const w = <usize>load<u32>(p);
-        const v0 = v128.load(w), v1 = v128.load(w, 16);
-        s0 = i64x2.add(s0, i64x2.extend_low_i32x4_s(v0));
-        s1 = i64x2.add(s1, i64x2.extend_high_i32x4_s(v0));
-        s2 = i64x2.add(s2, i64x2.extend_low_i32x4_s(v1));
-        s3 = i64x2.add(s3, i64x2.extend_high_i32x4_s(v1));
+      for (let g: usize = 0; g < <usize>G << 4; g += 16) {
+        let s0 = i64x2.splat(0), s1 = i64x2.splat(0);
+        for (let p = mids; p < midsEnd; p += 4) {
+          const v = v128.load(<usize>load<u32>(p) + g);
+          s0 = i64x2.add(s0, i64x2.extend_low_i32x4_s(v));
+          s1 = i64x2.add(s1, i64x2.extend_high_i32x4_s(v));
+        }
+        store<i32>(dst + g, <i32>floorDiv(i64x2.extract_lane(s0, 0), m));
+        store<i32>(dst + g, <i32>floorDiv(i64x2.extract_lane(s0, 1), m), 4);
+        store<i32>(dst + g, <i32>floorDiv(i64x2.extract_lane(s1, 0), m), 8);
+        store<i32>(dst + g, <i32>floorDiv(i64x2.extract_lane(s1, 1), m), 12);
       }
-      store<i32>(dst, <i32>floorDiv(i64x2.extract_lane(s0, 0), m));
-      store<i32>(dst, <i32>floorDiv(i64x2.extract_lane(s0, 1), m), 4);
-      store<i32>(dst, <i32>floorDiv(i64x2.extract_lane(s1, 0), m), 8);
-      store<i32>(dst, <i32>floorDiv(i64x2.extract_lane(s1, 1), m), 12);
-      store<i32>(dst, <i32>floorDiv(i64x2.extract_lane(s2, 0), m), 16);
-      store<i32>(dst, <i32>floorDiv(i64x2.extract_lane(s2, 1), m), 20);
-      store<i32>(dst, <i32>floorDiv(i64x2.extract_lane(s3, 0), m), 24);
-      store<i32>(dst, <i32>floorDiv(i64x2.extract_lane(s3, 1), m), 28);
     } else {
       let s0: i64 = 0, s1: i64 = 0, s2: i64 = 0, s3: i64 = 0;
       for (let p = mids; p < midsEnd; p += 4) {

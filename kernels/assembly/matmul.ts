@@ -1,11 +1,11 @@
 // f32 matrix multiply kernels: C = op(A) · op(B), bit-exact with runtime/reference/matmul.ts.
-// EXPERIMENT TEMPLATE: 5 2 256 120 splat
+// EXPERIMENT TEMPLATE: 3 3 128 120 apre
 
-const MR: i32 = 5;
-const NR: i32 = 8;
-const KC: i32 = 256;
+const MR: i32 = 3;
+const NR: i32 = 12;
+const KC: i32 = 128;
 const MC: i32 = 120;
-const A_SPLAT: bool = false;
+const A_SPLAT: bool = true;
 // Bytes per packed A value: the SIMD build may store each value pre-splatted (16 B).
 const AS: usize = ASC_FEATURE_SIMD && A_SPLAT ? 16 : 4;
 
@@ -125,50 +125,46 @@ function packA(a: usize, dst: usize, m: i32, k: i32, transA: i32, i0: i32, mc: i
 
 function kernelSimd(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32, accumulate: bool): void {
   let z = f32x4.splat(0);
-  let c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z, c40 = z, c41 = z;
+  let c00 = z, c01 = z, c02 = z, c10 = z, c11 = z, c12 = z, c20 = z, c21 = z, c22 = z;
   if (accumulate) {
     c00 = v128.load(c);
     c01 = v128.load(c, 16);
+    c02 = v128.load(c, 32);
     c10 = v128.load(c + ldc);
     c11 = v128.load(c + ldc, 16);
+    c12 = v128.load(c + ldc, 32);
     c20 = v128.load(c + 2 * ldc);
     c21 = v128.load(c + 2 * ldc, 16);
-    c30 = v128.load(c + 3 * ldc);
-    c31 = v128.load(c + 3 * ldc, 16);
-    c40 = v128.load(c + 4 * ldc);
-    c41 = v128.load(c + 4 * ldc, 16);
+    c22 = v128.load(c + 2 * ldc, 32);
   }
-  let end = bp + (<usize>kc * 32);
+  let end = bp + (<usize>kc * 48);
   while (bp < end) {
     let b0_0 = v128.load(bp, 0);
     let b1_0 = v128.load(bp, 16);
-    let a0_0 = v128.load32_splat(ap, 0);
+    let b2_0 = v128.load(bp, 32);
+    let a0_0 = v128.load(ap, 0);
     c00 = f32x4.add(c00, f32x4.mul(a0_0, b0_0));
     c01 = f32x4.add(c01, f32x4.mul(a0_0, b1_0));
-    let a1_0 = v128.load32_splat(ap, 4);
+    c02 = f32x4.add(c02, f32x4.mul(a0_0, b2_0));
+    let a1_0 = v128.load(ap, 16);
     c10 = f32x4.add(c10, f32x4.mul(a1_0, b0_0));
     c11 = f32x4.add(c11, f32x4.mul(a1_0, b1_0));
-    let a2_0 = v128.load32_splat(ap, 8);
+    c12 = f32x4.add(c12, f32x4.mul(a1_0, b2_0));
+    let a2_0 = v128.load(ap, 32);
     c20 = f32x4.add(c20, f32x4.mul(a2_0, b0_0));
     c21 = f32x4.add(c21, f32x4.mul(a2_0, b1_0));
-    let a3_0 = v128.load32_splat(ap, 12);
-    c30 = f32x4.add(c30, f32x4.mul(a3_0, b0_0));
-    c31 = f32x4.add(c31, f32x4.mul(a3_0, b1_0));
-    let a4_0 = v128.load32_splat(ap, 16);
-    c40 = f32x4.add(c40, f32x4.mul(a4_0, b0_0));
-    c41 = f32x4.add(c41, f32x4.mul(a4_0, b1_0));
-    ap += 20; bp += 32;
+    c22 = f32x4.add(c22, f32x4.mul(a2_0, b2_0));
+    ap += 48; bp += 48;
   }
   v128.store(c, c00);
   v128.store(c, c01, 16);
+  v128.store(c, c02, 32);
   v128.store(c + ldc, c10);
   v128.store(c + ldc, c11, 16);
+  v128.store(c + ldc, c12, 32);
   v128.store(c + 2 * ldc, c20);
   v128.store(c + 2 * ldc, c21, 16);
-  v128.store(c + 3 * ldc, c30);
-  v128.store(c + 3 * ldc, c31, 16);
-  v128.store(c + 4 * ldc, c40);
-  v128.store(c + 4 * ldc, c41, 16);
+  v128.store(c + 2 * ldc, c22, 32);
 }
 
 function kernel(ap: usize, bp: usize, c: usize, ldc: usize, kc: i32, accumulate: bool): void {
