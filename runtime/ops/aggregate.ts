@@ -18,20 +18,28 @@ function nd(def: OpDef, inputs: Inputs, attrs: Attrs): { n: number; d: number } 
   return { n, d };
 }
 
+/** An op over n x d that yields one i32 per coordinate. */
+function columnOp(name: string, summary: string, ref: (x: Int32Array, n: number, d: number) => Int32Array): OpDef {
+  return {
+    name,
+    summary,
+    inputs: [{ name: 'x', dtype: i32 }],
+    outputs: [{ name: 'out', dtype: i32 }],
+    plan(inputs, attrs) {
+      const { n, d } = nd(this, inputs, attrs);
+      return { attrs: { n, d }, outLengths: [d] };
+    },
+    reference(inputs, { attrs: p }) {
+      return [ref(inputs.x as Int32Array, p.n as number, p.d as number)];
+    },
+  };
+}
+
 /** out[j] = Σ_i x[i][j] mod 2^32. */
-export const sum: OpDef = {
-  name: 'sum',
-  summary: 'wrapping i32 sum of n vectors',
-  inputs: [{ name: 'x', dtype: i32 }],
-  outputs: [{ name: 'out', dtype: i32 }],
-  plan(inputs, attrs) {
-    const { n, d } = nd(this, inputs, attrs);
-    return { attrs: { n, d }, outLengths: [d] };
-  },
-  reference(inputs, { attrs: p }) {
-    return [sumI32Ref(inputs.x as Int32Array, p.n as number, p.d as number)];
-  },
-};
+export const sum = columnOp('sum', 'wrapping i32 sum of n vectors', sumI32Ref);
+
+/** Coordinate-wise median; for even n, floor of the mean of the two middle values. */
+export const median = columnOp('median', 'coordinate-wise median (even n: floor of the middle pair mean)', medianI32Ref);
 
 /** out[j] = Σ_i w[i]·x[i][j] mod 2^64. */
 export const wsum: OpDef = {
@@ -46,21 +54,6 @@ export const wsum: OpDef = {
   },
   reference(inputs, { attrs: p }) {
     return [wsumI64Ref(inputs.x as Int32Array, inputs.w as Int32Array, p.n as number, p.d as number)];
-  },
-};
-
-/** Coordinate-wise median; for even n, floor of the mean of the two middle values. */
-export const median: OpDef = {
-  name: 'median',
-  summary: 'coordinate-wise median (even n: floor of the middle pair mean)',
-  inputs: [{ name: 'x', dtype: i32 }],
-  outputs: [{ name: 'out', dtype: i32 }],
-  plan(inputs, attrs) {
-    const { n, d } = nd(this, inputs, attrs);
-    return { attrs: { n, d }, outLengths: [d] };
-  },
-  reference(inputs, { attrs: p }) {
-    return [medianI32Ref(inputs.x as Int32Array, p.n as number, p.d as number)];
   },
 };
 
