@@ -19,8 +19,8 @@ export async function benchMain(args: string[]): Promise<number> {
   await ready(['wasm-simd', 'wasm', 'js']);
   const cfg = { quick: values.quick!, log: (line: string) => { if (!values.quiet) process.stderr.write(`${line}\n`); } };
   const threads = Math.max(2, availableParallelism());
-  const pool2 = await createThreadPool(threads);
-  const pool1 = await createThreadPool(1);
+  const pool2 = await createThreadPool({ threads, mode: 'shared' });
+  const pool1 = await createThreadPool({ threads: 1, mode: 'shared' });
   const rows: BenchRow[] = [];
   const t0 = performance.now();
   try {

@@ -8,7 +8,7 @@
 import { runKernel } from '../runtime/registry.js';
 import { WasmBackend } from '../runtime/backends/wasm.js';
 import { randomNormalRef, randomU32Ref } from '../runtime/reference/random.js';
-import type { ThreadPool } from '../runtime/threads/pool.js';
+import type { KernelPool as ThreadPool } from '../runtime/threads/create.js';
 import { medianMs, sameBytes, type BenchRow } from './harness.js';
 import { medianPlain, pairwiseSqDistPlain, sumI32Plain, trimmedMeanPlain } from './baselines.js';
 

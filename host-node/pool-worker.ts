@@ -3,6 +3,7 @@ import { parentPort } from 'node:worker_threads';
 import { expose } from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { createPoolWorkerApi } from '../runtime/threads/worker-api.js';
+import { ready } from './index.js';
 
 if (!parentPort) throw new Error('pool-worker must run in a worker_threads Worker');
-expose(createPoolWorkerApi(), nodeEndpoint(parentPort));
+expose(createPoolWorkerApi(ready), nodeEndpoint(parentPort));

@@ -24,9 +24,9 @@ test('splitRange covers [0, total) with aligned inner boundaries', () => {
   }
 });
 
-for (const threads of [2, 3]) {
-  test(`pool of ${threads} threads: same bytes as one thread`, async () => {
-    const pool = await createThreadPool(threads);
+for (const [threads, mode] of [[2, 'shared'], [3, 'shared'], [2, 'transfer'], [3, 'transfer']] as const) {
+  test(`${mode} pool of ${threads} threads: same bytes as one thread`, async () => {
+    const pool = await createThreadPool({ threads, mode });
     try {
       const shapes: [string, Record<string, unknown>, Record<string, { fill: 'normal' | 'int'; length: number; seed: number; lo?: number; hi?: number }>][] = [
         ['matmul', { m: 131, k: 77, n: 203 }, { a: { fill: 'normal', length: 131 * 77, seed: 1 }, b: { fill: 'normal', length: 77 * 203, seed: 2 } }],

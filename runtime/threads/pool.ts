@@ -5,12 +5,13 @@
  * same bits as one thread. The calling thread computes one share itself.
  * @module
  */
-import type { Remote } from 'comlink';
+import { transfer, type Remote } from 'comlink';
 import type { TypedArray } from '../errors.js';
 import { OPS } from '../ops/index.js';
 import type { Attrs, Inputs, Plan } from '../ops/types.js';
 import { compileKernelModule, WASM_FILES } from '../backends/wasm.js';
 import { WasmInstance } from '../backends/wasm-memory.js';
+import { runKernel } from '../registry.js';
 import type { PoolWorkerApi } from './worker-api.js';
 
 /** How a host starts one worker and gets its comlink proxy (plus a way to end it). */
@@ -42,6 +43,8 @@ export function splitRange(total: number, parts: number, align: number): [number
 
 /** A pool of `threads` threads: the calling thread plus `threads - 1` workers. */
 export class ThreadPool {
+  /** Shared Wasm memory: no input copies beyond the one into the pool's memory. */
+  readonly mode = 'shared' as const;
   private busy: Promise<unknown> = Promise.resolve();
 
   private constructor(readonly threads: number, private readonly main: WasmInstance, private readonly workers: WorkerHandle[]) {}
@@ -159,5 +162,87 @@ export class ThreadPool {
     } finally {
       w.reset();
     }
+  }
+}
+
+/** Copies columns [j0, j1) of an n x d row-major matrix into a new n x (j1 - j0) matrix. */
+function columns<T extends Int32Array>(x: T, n: number, d: number, j0: number, j1: number): T {
+  const w = j1 - j0;
+  const out = new (x.constructor as new (len: number) => T)(n * w);
+  for (let i = 0; i < n; i++) out.set(x.subarray(i * d + j0, i * d + j1), i * w);
+  return out;
+}
+
+/**
+ * The pool without shared memory (browsers that are not cross-origin isolated): each worker has its own
+ * memory and receives copies of its slice of the inputs; results come back by transfer. Slower than
+ * {@link ThreadPool} (the copies), same bits.
+ */
+export class TransferPool {
+  /** Each worker has its own memory and gets copies of its slice. */
+  readonly mode = 'transfer' as const;
+  private constructor(readonly threads: number, private readonly workers: WorkerHandle[]) {}
+
+  /** Starts `threads - 1` workers; the calling thread runs the first share on its own wasm-simd backend. */
+  static async create(threads: number, spawn: () => WorkerHandle): Promise<TransferPool> {
+    if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new RangeError(`threads must be an integer in [1, 256], got ${threads}`);
+    return new TransferPool(threads, Array.from({ length: threads - 1 }, spawn));
+  }
+
+  /** Ends the workers. */
+  dispose(): void {
+    for (const w of this.workers) w.terminate();
+    this.workers.length = 0;
+  }
+
+  private share(t: number, op: string, inputs: Inputs, attrs: Attrs): Promise<TypedArray[]> {
+    if (t === 0) return Promise.resolve(runKernel(op, inputs, attrs, { backend: 'wasm-simd' }));
+    const buffers = Object.values(inputs).map((a) => a.buffer as ArrayBuffer);
+    return this.workers[t - 1]!.api.runOp(op, transfer(inputs, buffers), attrs) as Promise<TypedArray[]>;
+  }
+
+  /** Runs an op, split like {@link ThreadPool.run}. */
+  async run(op: string, inputs: Inputs, attrs: Attrs = {}): Promise<TypedArray[]> {
+    const def = OPS.get(op);
+    if (!def) throw new RangeError(`unknown op '${op}'`);
+    const plan = def.plan(inputs, attrs);
+    const p = plan.attrs as Record<string, number | boolean>;
+    if (!(PARALLEL_OPS as readonly string[]).includes(op)) return runKernel(op, inputs, attrs, { backend: 'wasm-simd' });
+    if (op === 'matmul') {
+      const m = p.m as number, k = p.k as number, n = p.n as number;
+      const ranges = m * n * k < MIN_PARALLEL_WORK ? [[0, m] as [number, number]] : splitRange(m, this.threads, 8);
+      const a = inputs.a as Float32Array;
+      const parts = await Promise.all(ranges.map(([r0, r1], t) => {
+        // Rows r0..r1 of op(A) as a plain row-major block: the definition of C does not depend on storage.
+        let rows: Float32Array;
+        if (p.transA) {
+          rows = new Float32Array((r1 - r0) * k);
+          for (let i = r0; i < r1; i++) for (let q = 0; q < k; q++) rows[(i - r0) * k + q] = a[q * m + i]!;
+        } else rows = a.slice(r0 * k, r1 * k);
+        return this.share(t, 'matmul', { a: rows, b: t === 0 ? inputs.b! : inputs.b!.slice() }, { m: r1 - r0, k, n, transB: p.transB });
+      }));
+      const c = new Float32Array(m * n);
+      ranges.forEach(([r0], t) => c.set(parts[t]![0] as Float32Array, r0 * n));
+      return [c];
+    }
+    const n = p.n as number, d = p.d as number;
+    const x = inputs.x as Int32Array;
+    const ranges = (op === 'pairwiseSqDist' ? n * n * d : n * d) < MIN_PARALLEL_WORK ? [[0, d] as [number, number]] : splitRange(d, this.threads, 16);
+    const parts = await Promise.all(ranges.map(([j0, j1], t) => {
+      const sub: Inputs = { x: columns(x, n, d, j0, j1) };
+      if (op === 'wsum') sub.w = (inputs.w as Int32Array).slice();
+      return this.share(t, op, sub, { ...attrs, d: j1 - j0 });
+    }));
+    if (op === 'pairwiseSqDist') {
+      const total = new BigInt64Array(n * n);
+      for (const [part] of parts) {
+        const q = part as BigInt64Array;
+        for (let i = 0; i < total.length; i++) total[i] = BigInt.asIntN(64, total[i]! + q[i]!);
+      }
+      return [total];
+    }
+    const out = op === 'wsum' ? new BigInt64Array(d) : new Int32Array(d);
+    ranges.forEach(([j0], t) => (out as Int32Array).set(parts[t]![0] as Int32Array, j0));
+    return [out];
   }
 }

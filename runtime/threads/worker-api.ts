@@ -4,6 +4,10 @@
  * (Node) or a Web Worker (browsers).
  * @module
  */
+import { transfer } from 'comlink';
+import type { TypedArray } from '../errors.js';
+import type { Attrs, Inputs } from '../ops/types.js';
+import { runKernel } from '../registry.js';
 
 /** The API a pool worker exposes. */
 export interface PoolWorkerApi {
@@ -11,10 +15,13 @@ export interface PoolWorkerApi {
   init(module: WebAssembly.Module, memory: WebAssembly.Memory): Promise<void>;
   /** Runs a batch of export calls in order (one round trip); returns their results. */
   run(calls: [string, (number | bigint)[]][]): (number | bigint | undefined)[];
+  /** Transfer mode (no shared memory): runs a whole op on this worker's own wasm-simd instance. */
+  runOp(op: string, inputs: Inputs, attrs: Attrs): Promise<TypedArray[]>;
 }
 
-/** Creates the worker-side implementation. */
-export function createPoolWorkerApi(): PoolWorkerApi {
+/** Creates the worker-side implementation; `ready` starts the host's backends (transfer mode). */
+export function createPoolWorkerApi(ready: (backends: string[]) => Promise<string[]>): PoolWorkerApi {
+  let started: Promise<string[]> | undefined;
   let exports: Record<string, (...a: (number | bigint)[]) => number | bigint | undefined> | undefined;
   return {
     async init(module, memory) {
@@ -28,6 +35,12 @@ export function createPoolWorkerApi(): PoolWorkerApi {
         if (typeof fn !== 'function') throw new Error(`pool worker: no export '${name}'`);
         return fn(...args);
       });
+    },
+    async runOp(op, inputs, attrs) {
+      started ??= ready(['wasm-simd']);
+      await started;
+      const outputs = runKernel(op, inputs, attrs, { backend: 'wasm-simd' });
+      return transfer(outputs, outputs.map((o) => o.buffer as ArrayBuffer));
     },
   };
 }

@@ -11,7 +11,9 @@
 import { wrap } from 'comlink';
 import { detectCapabilities, ready, type Capabilities } from '../../host-browser/index.js';
 import type { ConformanceWorkerApi } from '../../host-browser/conformance-worker.js';
-import { runConformance, type CaseFile, type ConformanceRow } from '../../runtime/conformance.js';
+import { caseInputs, outputBytes, outputDtypes, runConformance, type CaseFile, type ConformanceRow } from '../../runtime/conformance.js';
+import { runKernel } from '../../runtime/registry.js';
+import { createThreadPool } from '../../host-browser/pool.js';
 import { OPS } from '../../runtime/ops/index.js';
 
 /** Every backend the suite covers; each must run in each host. */
@@ -30,7 +32,51 @@ export interface BrowserReport {
   crossOriginIsolated: boolean;
   userAgent: string;
   hosts: HostReport[];
+  /** Thread-pool runs in Web Workers: each op's bytes compared with one thread. */
+  pools: PoolReport[];
   ms: number;
+}
+
+/** One op run on a browser thread pool. */
+export interface PoolReport {
+  mode: 'shared' | 'transfer';
+  pool: string;
+  op: string;
+  equal: boolean;
+  error?: string;
+}
+
+/** Ops the pool splits, with shapes big enough to be split, given as conformance-style fills. */
+const POOL_CASES: [string, Record<string, unknown>, Record<string, { fill: 'normal' | 'int'; length: number; seed: number }>][] = [
+  ['matmul', { m: 150, k: 90, n: 140 }, { a: { fill: 'normal', length: 150 * 90, seed: 1 }, b: { fill: 'normal', length: 90 * 140, seed: 2 } }],
+  ['matmul', { m: 96, k: 140, n: 130, transA: true, transB: true }, { a: { fill: 'normal', length: 96 * 140, seed: 3 }, b: { fill: 'normal', length: 130 * 140, seed: 4 } }],
+  ['sum', { n: 30, d: 9001 }, { x: { fill: 'int', length: 30 * 9001, seed: 5 } }],
+  ['wsum', { n: 30, d: 9001 }, { x: { fill: 'int', length: 30 * 9001, seed: 6 }, w: { fill: 'int', length: 30, seed: 7 } }],
+  ['median', { n: 31, d: 9001 }, { x: { fill: 'int', length: 31 * 9001, seed: 8 } }],
+  ['trimmedMean', { n: 40, d: 7001, trim: 4 }, { x: { fill: 'int', length: 40 * 7001, seed: 9 } }],
+  ['pairwiseSqDist', { n: 20, d: 5003 }, { x: { fill: 'int', length: 20 * 5003, seed: 10 } }],
+];
+
+async function inPools(): Promise<PoolReport[]> {
+  const out: PoolReport[] = [];
+  for (const mode of ['shared', 'transfer'] as const) {
+    const pool = await createThreadPool({ threads: 2, mode });
+    try {
+      for (const [op, attrs, fills] of POOL_CASES) {
+        try {
+          const inputs = caseInputs(op, { name: op, attrs, inputs: fills });
+          const want = outputBytes(runKernel(op, inputs, attrs, { backend: 'wasm-simd' }), outputDtypes(op));
+          const got = outputBytes(await pool.run(op, inputs, attrs), outputDtypes(op));
+          out.push({ mode, pool: pool.mode, op, equal: want.length === got.length && want.every((b, i) => b === got[i]) });
+        } catch (e) {
+          out.push({ mode, pool: pool.mode, op, equal: false, error: String(e) });
+        }
+      }
+    } finally {
+      pool.dispose();
+    }
+  }
+  return out;
 }
 
 declare global {
@@ -78,7 +124,8 @@ async function main(): Promise<BrowserReport> {
   const worker = inWorker(files);
   const page = await inPage(files);
   const hosts = [page, await worker];
-  const report: BrowserReport = { crossOriginIsolated, userAgent: navigator.userAgent, hosts, ms: Math.round(performance.now() - t0) };
+  const pools = await inPools();
+  const report: BrowserReport = { crossOriginIsolated, userAgent: navigator.userAgent, hosts, pools, ms: Math.round(performance.now() - t0) };
   const out = document.getElementById('summary');
   if (out) {
     out.textContent = hosts
