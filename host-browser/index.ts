@@ -71,3 +71,4 @@ export async function ready(backends?: string[]): Promise<string[]> {
 }
 
 export * from '../runtime/index.js';
+export { createThreadPool, type KernelPool, type PoolOptions } from './pool.js';
