@@ -16,7 +16,7 @@ export interface BenchRow {
 }
 
 /** Median wall time in ms of `fn` over `repeats` runs after `warmup` runs. */
-export async function medianMs(fn: () => unknown, repeats: number, warmup = 1): Promise<number> {
+export async function medianMs(fn: () => unknown, repeats: number, warmup = 2): Promise<number> {
   for (let i = 0; i < warmup; i++) await fn();
   const times: number[] = [];
   for (let i = 0; i < repeats; i++) {

@@ -32,6 +32,7 @@ for (const [threads, mode] of [[2, 'shared'], [3, 'shared'], [2, 'transfer'], [3
         ['matmul', { m: 131, k: 77, n: 203 }, { a: { fill: 'normal', length: 131 * 77, seed: 1 }, b: { fill: 'normal', length: 77 * 203, seed: 2 } }],
         ['matmul', { m: 96, k: 150, n: 130, transA: true }, { a: { fill: 'normal', length: 96 * 150, seed: 3 }, b: { fill: 'normal', length: 150 * 130, seed: 4 } }],
         ['matmul', { m: 120, k: 120, n: 97, transB: true }, { a: { fill: 'normal', length: 120 * 120, seed: 5 }, b: { fill: 'normal', length: 120 * 97, seed: 6 } }],
+        ['matmul', { m: 400, k: 70, n: 20 }, { a: { fill: 'normal', length: 400 * 70, seed: 13 }, b: { fill: 'normal', length: 70 * 20, seed: 14 } }],
         ['sum', { n: 30, d: 9001 }, { x: { fill: 'int', length: 30 * 9001, seed: 7 } }],
         ['wsum', { n: 30, d: 9001 }, { x: { fill: 'int', length: 30 * 9001, seed: 8 }, w: { fill: 'int', length: 30, seed: 9 } }],
         ['median', { n: 31, d: 9001 }, { x: { fill: 'int', length: 31 * 9001, seed: 10 } }],

@@ -7,7 +7,7 @@ export { philox4x32_10 as random_philox, random_u32, random_uniform_f32, random_
 export { dot_f32, l2norm_f32, scale_f32, axpy_f32, gemv_f32, bias_act_f32, softmax_xent_f32 } from './vector';
 export { fixed_encode, fixed_decode } from './fixedpoint';
 export {
-  matmul, matmul_scratch_bytes, matmul_packed_b_bytes, matmul_pack_b, matmul_rows_scratch_bytes, matmul_rows,
+  matmul, matmul_scratch_bytes, matmul_packed_b_bytes, matmul_pack_b, matmul_rows_scratch_bytes, matmul_rows, matmul_block,
   matmul_col_align, matmul_row_align,
 } from './matmul';
 export {

@@ -231,18 +231,31 @@ function packPanelAT(src: usize, dst: usize, lda: usize, kc: i32, h: i32): void 
  * `scratch`: matmul_rows_scratch_bytes(m, k, n, transA) bytes, private to this call.
  */
 export function matmul_rows(a: usize, packed: usize, c: usize, m: i32, k: i32, n: i32, transA: i32, rowStart: i32, rowEnd: i32, scratch: usize): void {
+  matmul_block(a, packed, c, m, k, n, transA, rowStart, rowEnd, 0, n, scratch);
+}
+
+/**
+ * Computes the block rows [rowStart, rowEnd) x columns [colStart, colEnd) of C (column bounds widened
+ * to whole NR panels, clamped to n). The thread pool splits C by columns: each thread then reads only
+ * its own panels of packed B, half the bytes per k block, which stay in its private L2 instead of both
+ * threads streaming all of B from the shared L3. Same bits for any split. Scratch as matmul_rows.
+ */
+export function matmul_block(a: usize, packed: usize, c: usize, m: i32, k: i32, n: i32, transA: i32, rowStart: i32, rowEnd: i32, colStart: i32, colEnd: i32, scratch: usize): void {
   rowStart = max(rowStart, 0);
   rowEnd = min(rowEnd, m);
-  if (rowStart >= rowEnd || n <= 0) return;
+  const jp0 = max(colStart, 0) / NR;
+  const jp1 = (min(colEnd, n) + NR - 1) / NR;
+  if (rowStart >= rowEnd || n <= 0 || jp0 >= jp1) return;
   const ldc = <usize>n << 2;
   if (k <= 0) { // empty sum: +0
-    for (let p = c + <usize>rowStart * ldc, e = c + <usize>rowEnd * ldc; p < e; p += 4) store<f32>(p, 0);
+    for (let i = rowStart; i < rowEnd; i++) {
+      for (let j = jp0 * NR, e = min(jp1 * NR, n); j < e; j++) store<f32>(c + <usize>i * ldc + (<usize>j << 2), 0);
+    }
     return;
   }
   const ap = scratch;
   const tile = scratch + <usize>rowBlockCap(m) * <usize>min(k, KC) * 4;
   const slot = tile + <usize>(MR * NR * 4);
-  const panels = (n + NR - 1) / NR;
   const panelBytes = <usize>k * <usize>(NR * 4);
   // Equal k blocks (k = 257 gives 129 + 128, not 256 + 1): each block costs a pass over C.
   const kBlocks = (k + KC - 1) / KC;
@@ -253,7 +266,7 @@ export function matmul_rows(a: usize, packed: usize, c: usize, m: i32, k: i32, n
     for (let ic = rowStart; ic < rowEnd; ic += MC) {
       const mc = min(MC, rowEnd - ic);
       packA(a, ap, m, k, transA, ic, mc, pc, kc);
-      for (let jp = 0; jp < panels; jp++) {
+      for (let jp = jp0; jp < jp1; jp++) {
         const j0 = jp * NR;
         const w = min(NR, n - j0);
         const bp = packed + <usize>jp * panelBytes + (<usize>(pc * NR) << 2);

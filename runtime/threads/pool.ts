@@ -1,5 +1,6 @@
 /**
- * A thread pool for the kernels that split: matmul (B packed once by column ranges, then C by row ranges)
+ * A thread pool for the kernels that split: matmul (C by column ranges, each thread packing its own panels
+ * of B; row ranges when C is too narrow)
  * and the aggregation kernels (column ranges; distances by coordinate ranges whose partial n x n sums add
  * exactly). All threads run the same kernel code on one shared Wasm memory, so every split gives the
  * same bits as one thread. The calling thread computes one share itself.
@@ -109,10 +110,21 @@ export class ThreadPool {
           const threads = m! * n! * k! < MIN_PARALLEL_WORK ? 1 : this.threads;
           const rowScratch = Number(w.call('matmul_rows_scratch_bytes', m!, k!, n!, b(p.transA)));
           const scratch = Array.from({ length: threads }, () => w.alloc(rowScratch));
-          const cols = splitRange(n!, threads, w.call('matmul_col_align') as number);
-          await this.parallel(cols.map(([c0, c1]) => [['matmul_pack_b', [pb, packed, k!, n!, b(p.transB), c0, c1]]]));
-          const rows = splitRange(m!, threads, w.call('matmul_row_align') as number);
-          await this.parallel(rows.map(([r0, r1], t) => [['matmul_rows', [pa, packed, pc, m!, k!, n!, b(p.transA), r0, r1, scratch[t]!]]]));
+          const colAlign = w.call('matmul_col_align') as number;
+          const cols = splitRange(n!, threads, colAlign);
+          if (n! >= colAlign * threads * 4) {
+            // Column split: each thread packs its own panels of B and computes its columns of C, one
+            // round trip, and reads only its share of packed B (which then stays in its own L2).
+            await this.parallel(cols.map(([c0, c1], t) => [
+              ['matmul_pack_b', [pb, packed, k!, n!, b(p.transB), c0, c1]],
+              ['matmul_block', [pa, packed, pc, m!, k!, n!, b(p.transA), 0, m!, c0, c1, scratch[t]!]],
+            ]));
+          } else {
+            // Too few columns to share out: pack B in parallel, then split the rows.
+            await this.parallel(cols.map(([c0, c1]) => [['matmul_pack_b', [pb, packed, k!, n!, b(p.transB), c0, c1]]]));
+            const rows = splitRange(m!, threads, w.call('matmul_row_align') as number);
+            await this.parallel(rows.map(([r0, r1], t) => [['matmul_rows', [pa, packed, pc, m!, k!, n!, b(p.transA), r0, r1, scratch[t]!]]]));
+          }
           return [w.read('f32', pc, m! * n!)];
         }
         case 'sum':

@@ -165,7 +165,7 @@ describe('Chromium conformance (page and module worker)', { skip }, () => {
   for (const mode of ['shared', 'transfer'] as const) {
     test(`thread pool in Web Workers (${mode} memory): same bytes as one thread`, () => {
       const runs = report.pools.filter((p) => p.mode === mode);
-      assert.ok(runs.length >= 7, `only ${runs.length} pool runs in ${mode} mode`);
+      assert.ok(runs.length >= 8, `only ${runs.length} pool runs in ${mode} mode`);
       assert.equal(runs[0]!.pool, mode, 'the pool that ran');
       const bad = runs.filter((r) => !r.equal).map((r) => `${r.op}: ${r.error ?? 'bytes differ'}`);
       assert.deepEqual(bad, []);

@@ -50,6 +50,7 @@ export interface PoolReport {
 const POOL_CASES: [string, Record<string, unknown>, Record<string, { fill: 'normal' | 'int'; length: number; seed: number }>][] = [
   ['matmul', { m: 150, k: 90, n: 140 }, { a: { fill: 'normal', length: 150 * 90, seed: 1 }, b: { fill: 'normal', length: 90 * 140, seed: 2 } }],
   ['matmul', { m: 96, k: 140, n: 130, transA: true, transB: true }, { a: { fill: 'normal', length: 96 * 140, seed: 3 }, b: { fill: 'normal', length: 130 * 140, seed: 4 } }],
+  ['matmul', { m: 400, k: 70, n: 20 }, { a: { fill: 'normal', length: 400 * 70, seed: 13 }, b: { fill: 'normal', length: 70 * 20, seed: 14 } }],
   ['sum', { n: 30, d: 9001 }, { x: { fill: 'int', length: 30 * 9001, seed: 5 } }],
   ['wsum', { n: 30, d: 9001 }, { x: { fill: 'int', length: 30 * 9001, seed: 6 }, w: { fill: 'int', length: 30, seed: 7 } }],
   ['median', { n: 31, d: 9001 }, { x: { fill: 'int', length: 31 * 9001, seed: 8 } }],
