@@ -33,6 +33,8 @@ const NR: i32 = 8;
 const KC: i32 = 256;
 /** Largest row block (multiple of MR): its packed A (≤ 120 KiB) stays in L2 next to the B slice. */
 const MC: i32 = 120;
+/** Panels per column chunk (NCP x NR = 512 columns): a KC-deep chunk of packed B is 512 KiB, within L2. */
+const NCP: i32 = 64;
 /** Scratch bytes where microTile round-trips its pointers (see there). */
 const SLOT_BYTES: usize = 16;
 
@@ -263,30 +265,35 @@ export function matmul_block(a: usize, packed: usize, c: usize, m: i32, k: i32, 
   for (let pc = 0; pc < k; pc += kStep) {
     const kc = min(kStep, k - pc);
     const accumulate = pc > 0;
-    for (let ic = rowStart; ic < rowEnd; ic += MC) {
-      const mc = min(MC, rowEnd - ic);
-      packA(a, ap, m, k, transA, ic, mc, pc, kc);
-      for (let jp = jp0; jp < jp1; jp++) {
-        const j0 = jp * NR;
-        const w = min(NR, n - j0);
-        const bp = packed + <usize>jp * panelBytes + (<usize>(pc * NR) << 2);
-        for (let ir = 0; ir < mc; ir += MR) {
-          const h = min(MR, mc - ir);
-          const cp = c + <usize>(ic + ir) * ldc + (<usize>j0 << 2);
-          const app = ap + <usize>ir * <usize>kc * 4;
-          if (h == MR && w == NR) {
-            microTile(app, bp, cp, ldc, kc, accumulate, slot);
-          } else {
-            // Edge tile: run the full tile on a copy; padded rows/columns hold zeros and are dropped.
-            for (let r = 0; r < MR; r++) {
-              for (let q = 0; q < NR; q++) {
-                const v: f32 = accumulate && r < h && q < w ? load<f32>(cp + <usize>r * ldc + (<usize>q << 2)) : 0;
-                store<f32>(tile + (<usize>(r * NR + q) << 2), v);
+    // Column chunks of at most NCP panels: the chunk's slice of packed B (kc x 512 x 4 = 512 KiB)
+    // stays in L2 while every row block passes over it; A is packed again per chunk (cheap).
+    for (let jc = jp0; jc < jp1; jc += NCP) {
+      const jcEnd = min(jc + NCP, jp1);
+      for (let ic = rowStart; ic < rowEnd; ic += MC) {
+        const mc = min(MC, rowEnd - ic);
+        packA(a, ap, m, k, transA, ic, mc, pc, kc);
+        for (let jp = jc; jp < jcEnd; jp++) {
+          const j0 = jp * NR;
+          const w = min(NR, n - j0);
+          const bp = packed + <usize>jp * panelBytes + (<usize>(pc * NR) << 2);
+          for (let ir = 0; ir < mc; ir += MR) {
+            const h = min(MR, mc - ir);
+            const cp = c + <usize>(ic + ir) * ldc + (<usize>j0 << 2);
+            const app = ap + <usize>ir * <usize>kc * 4;
+            if (h == MR && w == NR) {
+              microTile(app, bp, cp, ldc, kc, accumulate, slot);
+            } else {
+              // Edge tile: run the full tile on a copy; padded rows/columns hold zeros and are dropped.
+              for (let r = 0; r < MR; r++) {
+                for (let q = 0; q < NR; q++) {
+                  const v: f32 = accumulate && r < h && q < w ? load<f32>(cp + <usize>r * ldc + (<usize>q << 2)) : 0;
+                  store<f32>(tile + (<usize>(r * NR + q) << 2), v);
+                }
               }
-            }
-            microTile(app, bp, tile, NR * 4, kc, accumulate, slot);
-            for (let r = 0; r < h; r++) {
-              for (let q = 0; q < w; q++) store<f32>(cp + <usize>r * ldc + (<usize>q << 2), load<f32>(tile + (<usize>(r * NR + q) << 2)));
+              microTile(app, bp, tile, NR * 4, kc, accumulate, slot);
+              for (let r = 0; r < h; r++) {
+                for (let q = 0; q < w; q++) store<f32>(cp + <usize>r * ldc + (<usize>q << 2), load<f32>(tile + (<usize>(r * NR + q) << 2)));
+              }
             }
           }
         }

@@ -20,6 +20,12 @@ for (const [m, k, n] of [[0, 3, 4], [3, 0, 4], [1, 1, 1], [3, 5, 7], [5, 7, 3], 
     cases.matmul.push({ name: `${m}x${k}x${n}${transA ? '-tA' : ''}${transB ? '-tB' : ''}`, attrs: { m, k, n, transA, transB }, inputs: { a: normal(m * k), b: normal(k * n) } });
   }
 }
+// Wide and deep: several column chunks (n > 512) and k blocks (k > 256). Explicit seeds keep the seeds of
+// the cases after these unchanged.
+for (const [m, k, n, transA, transB, seed] of [[7, 300, 1030, false, false, 1001], [6, 300, 1030, true, true, 1003], [11, 520, 600, false, true, 1005]]) {
+  cases.matmul.push({ name: `wide-${m}x${k}x${n}${transA ? '-tA' : ''}${transB ? '-tB' : ''}`, attrs: { m, k, n, transA, transB },
+    inputs: { a: f('normal', m * k, { seed, scale: 1 }), b: f('normal', k * n, { seed: seed + 1, scale: 1 }) } });
+}
 cases.matmul.push({ name: 'edge-13x17x9', attrs: { m: 13, k: 17, n: 9 }, inputs: { a: edge(13 * 17), b: edge(17 * 9) } });
 cases.matmul.push({ name: 'edge-9x8x12-tB', attrs: { m: 9, k: 8, n: 12, transB: true }, inputs: { a: edge(72), b: edge(96) } });
 cases.matmul.push({ name: 'inf-nan-4x3x5', attrs: { m: 4, k: 3, n: 5 }, inputs: { a: f('values', 12, { values: [1, 'inf', -2, 'nan', 0, '-0'] }), b: f('values', 15, { values: [0, 1, '-inf', 3e38, -0.5] }) } });
