@@ -29,6 +29,25 @@ export async function medianMs(fn: () => unknown, repeats: number, warmup = 2): 
   return times.length % 2 ? times[mid]! : (times[mid - 1]! + times[mid]!) / 2;
 }
 
+/**
+ * Runs `a` and `b` alternately `pairs` times (after two warm-up pairs): medians of each, and the median of
+ * the per-pair ratios time(a) / time(b), which is robust to load that changes during the run.
+ */
+export async function interleaved(a: () => unknown, b: () => unknown, pairs: number): Promise<{ medianA: number; medianB: number; ratio: number }> {
+  for (let i = 0; i < 2; i++) { await a(); await b(); }
+  const ta: number[] = [], tb: number[] = [];
+  for (let i = 0; i < pairs; i++) {
+    let t0 = performance.now();
+    await a();
+    ta.push(performance.now() - t0);
+    t0 = performance.now();
+    await b();
+    tb.push(performance.now() - t0);
+  }
+  const med = (v: number[]) => [...v].sort((x, y) => x - y)[v.length >> 1]!;
+  return { medianA: med(ta), medianB: med(tb), ratio: med(ta.map((t, i) => t / tb[i]!)) };
+}
+
 /** Prints rows as an aligned table. */
 export function printTable(rows: BenchRow[]): void {
   const head = ['suite', 'case', 'backend', 'threads', 'metric', 'value', 'unit'];

@@ -9,7 +9,7 @@ import { runKernel } from '../runtime/registry.js';
 import { WasmBackend } from '../runtime/backends/wasm.js';
 import { randomNormalRef, randomU32Ref } from '../runtime/reference/random.js';
 import type { KernelPool as ThreadPool } from '../runtime/threads/create.js';
-import { medianMs, sameBytes, type BenchRow } from './harness.js';
+import { interleaved, medianMs, sameBytes, type BenchRow } from './harness.js';
 import { medianPlain, pairwiseSqDistPlain, sumI32Plain, trimmedMeanPlain } from './baselines.js';
 
 /** Size and repeat settings. */
@@ -79,22 +79,20 @@ export async function matmulSuite(cfg: BenchConfig, pool2: ThreadPool | undefine
     };
     const attrs = { m: n, k: n, n };
     const simd = runKernel('matmul', { a, b }, attrs, { backend: 'wasm-simd' })[0] as Float32Array;
-    // tfjs and ours alternate so both see the same machine load.
-    let tOurs = Infinity, tTf = Infinity;
+    // tfjs and ours alternate run by run so both see the same machine load; the speedup is the median of
+    // the per-pair ratios.
     const tfRun = tf?.matmul(a, b, n, false, false);
-    for (let round = 0; round < 2; round++) {
-      tOurs = Math.min(tOurs, await medianMs(() => runKernel('matmul', { a, b }, attrs, { backend: 'wasm-simd' }), reps));
-      if (tfRun) tTf = Math.min(tTf, await medianMs(tfRun, reps));
-    }
-    row('wasm-simd', 1, tOurs);
+    const ours = () => runKernel('matmul', { a, b }, attrs, { backend: 'wasm-simd' });
     if (tfRun) {
+      const { medianA: tTf, medianB: tOurs, ratio } = await interleaved(tfRun, ours, 2 * reps + 1);
+      row('wasm-simd', 1, tOurs);
       row(`tfjs-wasm ${tf!.version}`, 1, tTf);
-      rows.push({ suite: 'matmul', case: `n=${n}`, backend: 'wasm-simd vs tfjs-wasm', threads: 1, metric: 'speedup', value: tTf / tOurs, unit: 'x' });
+      rows.push({ suite: 'matmul', case: `n=${n}`, backend: 'wasm-simd vs tfjs-wasm', threads: 1, metric: 'speedup', value: ratio, unit: 'x' });
       const tfOut = tfRun();
       let maxRel = 0;
       for (let i = 0; i < tfOut.length; i += 97) maxRel = Math.max(maxRel, Math.abs(tfOut[i]! - simd[i]!) / (Math.abs(simd[i]!) + 1e-6));
       cfg.log(`  tfjs-wasm differs from the reference by up to ${maxRel.toExponential(1)} relative (sampled); meshwork is bit-exact`);
-    }
+    } else row('wasm-simd', 1, await medianMs(ours, reps));
     if (n <= 512) row('wasm', 1, await medianMs(() => runKernel('matmul', { a, b }, attrs, { backend: 'wasm' }), n >= 512 ? 3 : 5));
     if (n <= 256) row('js', 1, await medianMs(() => runKernel('matmul', { a, b }, attrs, { backend: 'js' }), 3));
     for (const [transA, transB, tag] of [[false, true, 'A·Bᵀ'], [true, false, 'Aᵀ·B']] as const) {
@@ -105,11 +103,12 @@ export async function matmulSuite(cfg: BenchConfig, pool2: ThreadPool | undefine
     }
     if (pool2 && pool1 && (n === 1024 || cfg.quick)) {
       const [c2] = await pool2.run('matmul', { a, b }, attrs);
-      const t1 = await medianMs(() => pool1.run('matmul', { a, b }, attrs), reps);
-      const t2 = await medianMs(() => pool2.run('matmul', { a, b }, attrs), reps);
+      // One-thread and two-thread runs alternate, so a neighbour waking up on the second core hits both;
+      // the speedup is the median of the per-pair ratios.
+      const { medianA: t1, medianB: t2, ratio } = await interleaved(() => pool1.run('matmul', { a, b }, attrs), () => pool2.run('matmul', { a, b }, attrs), 2 * reps + 1);
       row('wasm-simd pool', 1, t1);
       row('wasm-simd pool', pool2.threads, t2);
-      rows.push({ suite: 'matmul', case: `n=${n}`, backend: `pool ${pool2.threads} vs 1 thread`, threads: pool2.threads, metric: 'speedup', value: t1 / t2, unit: 'x' });
+      rows.push({ suite: 'matmul', case: `n=${n}`, backend: `pool ${pool2.threads} vs 1 thread`, threads: pool2.threads, metric: 'speedup', value: ratio, unit: 'x' });
       rows.push({ suite: 'matmul', case: `n=${n}`, backend: `pool ${pool2.threads} threads`, threads: pool2.threads, metric: 'same bits as 1 thread', value: sameBytes(c2!, simd) ? 1 : 0, unit: 'bool' });
     }
   }
@@ -135,34 +134,32 @@ export async function aggregateSuite(cfg: BenchConfig, pool2: ThreadPool | undef
     if (bytes) rows.push({ suite: 'aggregate', case: c, backend, threads, metric: 'read bandwidth', value: bytes / ms / 1e6, unit: 'GB/s' });
     cfg.log(`  ${c} ${backend} x${threads}: ${ms.toFixed(2)} ms`);
   };
-  const ratio = (c: string, what: string, base: number, ours: number) => rows.push({ suite: 'aggregate', case: c, backend: what, threads: 1, metric: 'speedup', value: base / ours, unit: 'x' });
+  // Speedups are medians of per-pair ratios from interleaved runs (see harness.interleaved).
+  const ratio = (c: string, what: string, value: number) => rows.push({ suite: 'aggregate', case: c, backend: what, threads: 1, metric: 'speedup', value, unit: 'x' });
 
   // wrapping sum
   const scratchAt = (bytes: number) => { w.reset(); w.alloc(base - w.heapBase); return w.alloc(bytes); };
-  const tSum = await medianMs(() => w.call('agg_sum_i32', px, po, n, d, 0, d), reps * 2);
-  const tSumJs = await medianMs(() => sumI32Plain(rowsJs, d), reps);
+  const { medianA: tSum, medianB: tSumJs, ratio: rSum } = await interleaved(() => w.call('agg_sum_i32', px, po, n, d, 0, d), () => sumI32Plain(rowsJs, d), reps);
   const tSumCopy = await medianMs(() => runKernel('sum', { x }, { n, d }, { backend: 'wasm-simd' }), reps);
   record(`sum ${caseName}`, 'wasm-simd (resident)', 1, tSum, x.byteLength);
   record(`sum ${caseName}`, 'wasm-simd (copy in)', 1, tSumCopy);
   record(`sum ${caseName}`, 'plain JS 4-accumulator', 1, tSumJs, x.byteLength);
-  ratio(`sum ${caseName}`, 'wasm-simd vs plain JS', tSumJs, tSum);
+  ratio(`sum ${caseName}`, 'wasm-simd vs plain JS', 1 / rSum);
 
   // median
   const sMed = scratchAt(Number(w.call('agg_median_scratch_bytes', n)));
-  const tMed = await medianMs(() => w.call('agg_median_i32', px, po, n, d, 0, d, sMed), reps);
-  const tMedJs = await medianMs(() => medianPlain(rowsJs, d), cfg.quick ? 3 : 3);
+  const { medianA: tMed, medianB: tMedJs, ratio: rMed } = await interleaved(() => w.call('agg_median_i32', px, po, n, d, 0, d, sMed), () => medianPlain(rowsJs, d), 3);
   record(`median ${caseName}`, 'wasm-simd (resident)', 1, tMed);
   record(`median ${caseName}`, 'plain JS quickselect', 1, tMedJs);
-  ratio(`median ${caseName}`, 'wasm-simd vs plain JS', tMedJs, tMed);
+  ratio(`median ${caseName}`, 'wasm-simd vs plain JS', 1 / rMed);
 
   // trimmed mean, 10% each side
   const trim = n / 10;
   const sTm = scratchAt(Number(w.call('agg_trimmed_scratch_bytes', n, trim)));
-  const tTm = await medianMs(() => w.call('agg_trimmed_mean_i32', px, po, n, d, trim, 0, d, sTm), reps);
-  const tTmJs = await medianMs(() => trimmedMeanPlain(rowsJs, d, trim), 3);
+  const { medianA: tTm, medianB: tTmJs, ratio: rTm } = await interleaved(() => w.call('agg_trimmed_mean_i32', px, po, n, d, trim, 0, d, sTm), () => trimmedMeanPlain(rowsJs, d, trim), 3);
   record(`trimmed mean 10% ${caseName}`, 'wasm-simd (resident)', 1, tTm);
   record(`trimmed mean 10% ${caseName}`, 'plain JS', 1, tTmJs);
-  ratio(`trimmed mean 10% ${caseName}`, 'wasm-simd vs plain JS', tTmJs, tTm);
+  ratio(`trimmed mean 10% ${caseName}`, 'wasm-simd vs plain JS', 1 / rTm);
 
   // pairwise squared distances
   const distCase = `pairwise sqdist ${n}x${dDist.toLocaleString('en-US')}`;
@@ -170,11 +167,10 @@ export async function aggregateSuite(cfg: BenchConfig, pool2: ThreadPool | undef
   const rowsD = Array.from({ length: n }, (_, i) => xd.subarray(i * dDist, (i + 1) * dDist));
   w.reset();
   const pxd = w.write(xd), pod = w.alloc(n * n * 8), sD = w.alloc(Number(w.call('agg_sqdist_scratch_bytes', n)));
-  const tD = await medianMs(() => w.call('agg_pairwise_sqdist_i64', pxd, pod, n, dDist, 0, dDist, sD), reps);
-  const tDJs = await medianMs(() => pairwiseSqDistPlain(rowsD, dDist), 3);
+  const { medianA: tD, medianB: tDJs, ratio: rD } = await interleaved(() => w.call('agg_pairwise_sqdist_i64', pxd, pod, n, dDist, 0, dDist, sD), () => pairwiseSqDistPlain(rowsD, dDist), 3);
   record(distCase, 'wasm-simd (resident)', 1, tD);
   record(distCase, 'plain JS double loop', 1, tDJs);
-  ratio(distCase, 'wasm-simd vs plain JS', tDJs, tD);
+  ratio(distCase, 'wasm-simd vs plain JS', 1 / rD);
   w.reset();
 
   if (pool2) {
