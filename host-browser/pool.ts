@@ -17,7 +17,10 @@ export async function createThreadPool(options: PoolOptions | number = {}): Prom
   const opts = typeof options === 'number' ? { threads: options } : options;
   return createPool(opts, () => {
     const worker = new Worker(new URL('./pool-worker.js', import.meta.url), { type: 'module' });
-    return { api: wrap<PoolWorkerApi>(worker), terminate: () => worker.terminate() };
+    const failed = new Promise<never>((_, reject) => {
+      worker.addEventListener('error', (e) => reject(new Error(e.message || 'the worker failed to load or threw')));
+    });
+    return { api: wrap<PoolWorkerApi>(worker), terminate: () => worker.terminate(), failed };
   });
 }
 

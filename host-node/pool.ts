@@ -20,7 +20,13 @@ export async function createThreadPool(options: PoolOptions | number = {}): Prom
   return createPool(opts, () => {
     const worker = new Worker(new URL('./pool-worker.js', import.meta.url));
     worker.unref();
-    return { api: wrap<PoolWorkerApi>(nodeEndpoint(worker)), terminate: () => void worker.terminate() };
+    let ending = false;
+    const failed = new Promise<never>((_, reject) => {
+      worker.on('error', reject);
+      worker.on('exit', (code) => { if (!ending) reject(new Error(`worker exited with code ${code}`)); });
+    });
+    const terminate = () => { ending = true; void worker.terminate(); };
+    return { api: wrap<PoolWorkerApi>(nodeEndpoint(worker)), terminate, failed };
   });
 }
 

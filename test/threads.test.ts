@@ -24,6 +24,33 @@ test('splitRange covers [0, total) with aligned inner boundaries', () => {
   }
 });
 
+for (const mode of ['shared', 'transfer'] as const) {
+  test(`${mode} pool: dispose rejects the call in flight and every later call`, { timeout: 30_000 }, async () => {
+    const pool = await createThreadPool({ threads: 2, mode });
+    const n = 700;
+    const a = new Float32Array(n * n).fill(1), b = new Float32Array(n * n).fill(1);
+    const inFlight = pool.run('matmul', { a, b }, { m: n, k: n, n });
+    const queued = pool.run('sum', { x: new Int32Array(4) }, { n: 2, d: 2 });
+    await new Promise((r) => setTimeout(r, 5));
+    pool.dispose();
+    const results = await Promise.allSettled([inFlight, queued]);
+    // The call in flight may have finished before dispose; neither may hang, and a rejection names why.
+    for (const r of results) if (r.status === 'rejected') assert.match(String(r.reason), /disposed/);
+    await assert.rejects(pool.run('sum', { x: new Int32Array(4) }, { n: 2, d: 2 }), /the thread pool was disposed/);
+  });
+
+  test(`${mode} pool: calls queued before dispose() do not start after it`, { timeout: 30_000 }, async () => {
+    const pool = await createThreadPool({ threads: 2, mode });
+    const x = new Int32Array(2 * 300_000).fill(1);
+    const calls = [pool.run('sum', { x }, { n: 2, d: 300_000 }), pool.run('median', { x }, { n: 2, d: 300_000 })];
+    pool.dispose();
+    for (const r of await Promise.allSettled(calls)) {
+      assert.equal(r.status, 'rejected');
+      assert.match(String((r as PromiseRejectedResult).reason), /the thread pool was disposed/);
+    }
+  });
+}
+
 for (const [threads, mode] of [[2, 'shared'], [3, 'shared'], [2, 'transfer'], [3, 'transfer']] as const) {
   test(`${mode} pool of ${threads} threads: same bytes as one thread`, async () => {
     const pool = await createThreadPool({ threads, mode });

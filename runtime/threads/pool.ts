@@ -12,13 +12,70 @@ import { OPS } from '../ops/index.js';
 import type { Attrs, Inputs, Plan } from '../ops/types.js';
 import { compileKernelModule, WASM_FILES } from '../backends/wasm.js';
 import { WasmInstance } from '../backends/wasm-memory.js';
+import { WASM_BINDINGS } from '../backends/wasm-kernels.js';
 import { runKernel } from '../registry.js';
 import type { PoolWorkerApi } from './worker-api.js';
 
-/** How a host starts one worker and gets its comlink proxy (plus a way to end it). */
+/** How a host starts one worker: its comlink proxy, a way to end it, and a promise that rejects if it dies. */
 export interface WorkerHandle {
   api: Remote<PoolWorkerApi>;
   terminate(): void;
+  /** Rejects when the worker errors or exits on its own. */
+  failed: Promise<never>;
+}
+
+/**
+ * The workers of a pool and the pool's life: every worker call races a pool-wide stop, so disposing the
+ * pool, or any worker dying, rejects whatever is pending and every later call instead of hanging.
+ */
+class WorkerSet {
+  private reason: Error | undefined;
+  private stopWith!: (e: Error) => void;
+  private readonly stopped: Promise<never>;
+
+  constructor(private readonly workers: WorkerHandle[]) {
+    this.stopped = new Promise<never>((_, reject) => { this.stopWith = reject; });
+    this.stopped.catch(() => undefined);
+    for (const w of workers) w.failed.catch((e: unknown) => this.stop(new Error(`a thread pool worker died: ${e instanceof Error ? e.message : String(e)}`)));
+  }
+
+  get size(): number {
+    return this.workers.length;
+  }
+
+  /** Throws when the pool was disposed or a worker died. */
+  check(): void {
+    if (this.reason) throw this.reason;
+  }
+
+  /** Calls worker i, rejecting early if the pool stops meanwhile. */
+  call<T>(i: number, fn: (api: Remote<PoolWorkerApi>) => Promise<T>): Promise<T> {
+    this.check();
+    return Promise.race([fn(this.workers[i]!.api), this.stopped]);
+  }
+
+  /** Stops the pool for good: ends every worker and rejects pending and later calls with `reason`. */
+  stop(reason: Error): void {
+    if (this.reason) return;
+    this.reason = reason;
+    this.stopWith(reason);
+    for (const w of this.workers) w.terminate();
+  }
+}
+
+/** A usize returned by an export (an i32 in JS): read unsigned. */
+const usize = (v: unknown): number => Number(v) >>> 0;
+
+/** Checks a thread count. */
+function checkThreads(threads: number): void {
+  if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new RangeError(`threads must be an integer in [1, 256], got ${threads}`);
+}
+
+/** Sums partial n x n distance matrices in wrapping i64 (exact: the partial sums add mod 2^64). */
+function addPartials(parts: BigInt64Array[], size: number): BigInt64Array {
+  const total = new BigInt64Array(size);
+  for (const q of parts) for (let i = 0; i < size; i++) total[i] = BigInt.asIntN(64, total[i]! + q[i]!);
+  return total;
 }
 
 /** Ops the pool splits across threads; others run on the calling thread. */
@@ -47,15 +104,18 @@ export class ThreadPool {
   /** Shared Wasm memory: no input copies beyond the one into the pool's memory. */
   readonly mode = 'shared' as const;
   private busy: Promise<unknown> = Promise.resolve();
+  private readonly workers: WorkerSet;
 
-  private constructor(readonly threads: number, private readonly main: WasmInstance, private readonly workers: WorkerHandle[]) {}
+  private constructor(readonly threads: number, private readonly main: WasmInstance, workers: WorkerHandle[]) {
+    this.workers = new WorkerSet(workers);
+  }
 
   /**
    * Starts a pool. `spawn` creates one worker (host-specific).
    * @throws RangeError when threads < 1; Error when shared memory is unavailable.
    */
   static async create(threads: number, spawn: () => WorkerHandle): Promise<ThreadPool> {
-    if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new RangeError(`threads must be an integer in [1, 256], got ${threads}`);
+    checkThreads(threads);
     if (typeof SharedArrayBuffer !== 'function') throw new Error('threads need SharedArrayBuffer (in browsers: a crossOriginIsolated page)');
     const module = await compileKernelModule(WASM_FILES.threads);
     const memory = new WebAssembly.Memory({ initial: 32, maximum: 65536, shared: true });
@@ -71,17 +131,18 @@ export class ThreadPool {
     return new ThreadPool(threads, new WasmInstance(instance, memory), workers);
   }
 
-  /** Ends the workers. */
+  /** Ends the workers; pending and later calls reject. */
   dispose(): void {
-    for (const w of this.workers) w.terminate();
-    this.workers.length = 0;
+    this.workers.stop(new Error('the thread pool was disposed'));
   }
 
   /**
    * Runs an op, split across the pool when it is one of {@link PARALLEL_OPS} and large enough.
    * Calls are serialised: the pool's memory holds one op at a time.
+   * @throws Error when the pool was disposed or a worker died; TypeError/RangeError for bad input.
    */
   async run(op: string, inputs: Inputs, attrs: Attrs = {}): Promise<TypedArray[]> {
+    this.workers.check();
     const def = OPS.get(op);
     if (!def) throw new RangeError(`unknown op '${op}'`);
     const plan = def.plan(inputs, attrs);
@@ -90,14 +151,26 @@ export class ThreadPool {
     return next;
   }
 
-  /** Runs per-thread call lists: list 0 on this thread, the rest on workers, all at once. */
+  /**
+   * Runs per-thread call lists: list 0 on this thread, the rest on workers, all at once. Returns only
+   * when every thread has stopped, so a failure never lets the next call reuse memory that a thread is
+   * still writing; then rethrows the first failure.
+   */
   private async parallel(lists: Call[][]): Promise<void> {
-    const remote = lists.slice(1).map((calls, i) => this.workers[i]!.api.run(calls));
-    for (const [name, args] of lists[0] ?? []) this.main.call(name, ...args);
-    await Promise.all(remote);
+    const remote = lists.slice(1).map((calls, i) => this.workers.call(i, (api) => api.run(calls)));
+    let mainError: unknown;
+    try {
+      for (const [name, args] of lists[0] ?? []) this.main.call(name, ...args);
+    } catch (e) {
+      mainError = e;
+    }
+    const settled = await Promise.allSettled(remote);
+    if (mainError !== undefined) throw mainError;
+    for (const r of settled) if (r.status === 'rejected') throw r.reason;
   }
 
   private async runPlanned(op: string, inputs: Inputs, plan: Plan): Promise<TypedArray[]> {
+    this.workers.check(); // a call queued before dispose() must not start after it
     const w = this.main;
     try {
       const p = plan.attrs as Record<string, number>;
@@ -106,9 +179,9 @@ export class ThreadPool {
         case 'matmul': {
           const { m, k, n } = p;
           const pa = w.write(inputs.a!), pb = w.write(inputs.b!), pc = w.alloc(m! * n! * 4);
-          const packed = w.alloc(Number(w.call('matmul_packed_b_bytes', k!, n!)));
+          const packed = w.alloc(usize(w.call('matmul_packed_b_bytes', k!, n!)));
           const threads = m! * n! * k! < MIN_PARALLEL_WORK ? 1 : this.threads;
-          const rowScratch = Number(w.call('matmul_rows_scratch_bytes', m!, k!, n!, b(p.transA)));
+          const rowScratch = usize(w.call('matmul_rows_scratch_bytes', m!, k!, n!, b(p.transA)));
           const scratch = Array.from({ length: threads }, () => w.alloc(rowScratch));
           const colAlign = w.call('matmul_col_align') as number;
           const cols = splitRange(n!, threads, colAlign);
@@ -138,8 +211,8 @@ export class ThreadPool {
           const pw = op === 'wsum' ? w.write(inputs.w!) : 0;
           const threads = n! * d! < MIN_PARALLEL_WORK ? 1 : this.threads;
           const ranges = splitRange(d!, threads, 16);
-          const scratchBytes = op === 'median' ? Number(w.call('agg_median_scratch_bytes', n!))
-            : op === 'trimmedMean' ? Number(w.call('agg_trimmed_scratch_bytes', n!, p.trim!)) : 0;
+          const scratchBytes = op === 'median' ? usize(w.call('agg_median_scratch_bytes', n!))
+            : op === 'trimmedMean' ? usize(w.call('agg_trimmed_scratch_bytes', n!, p.trim!)) : 0;
           const scratch = ranges.map(() => (scratchBytes ? w.alloc(scratchBytes) : 0));
           await this.parallel(ranges.map(([j0, j1], t): Call[] => {
             switch (op) {
@@ -156,20 +229,18 @@ export class ThreadPool {
           const px = w.write(inputs.x!);
           const threads = n! * n! * d! < MIN_PARALLEL_WORK ? 1 : this.threads;
           const ranges = splitRange(d!, threads, 16);
-          const scratchBytes = Number(w.call('agg_sqdist_scratch_bytes', n!));
+          const scratchBytes = usize(w.call('agg_sqdist_scratch_bytes', n!));
           const outs = ranges.map(() => w.alloc(n! * n! * 8));
           const scratch = ranges.map(() => (scratchBytes ? w.alloc(scratchBytes) : 0));
           await this.parallel(ranges.map(([k0, k1], t): Call[] => [['agg_pairwise_sqdist_i64', [px, outs[t]!, n!, d!, k0, k1, scratch[t]!]]]));
-          const total = w.read('i64', outs[0] ?? w.alloc(n! * n! * 8), n! * n!) as BigInt64Array;
-          if (!ranges.length) total.fill(0n);
-          for (let t = 1; t < outs.length; t++) {
-            const part = w.read('i64', outs[t]!, n! * n!) as BigInt64Array;
-            for (let i = 0; i < total.length; i++) total[i] = BigInt.asIntN(64, total[i]! + part[i]!);
-          }
+          const total = addPartials(outs.map((o) => w.read('i64', o, n! * n!) as BigInt64Array), n! * n!);
           return [total];
         }
-        default:
-          return OPS.get(op)!.reference(inputs, plan);
+        default: {
+          // Not split: runs on this thread's instance of the kernels.
+          const binding = WASM_BINDINGS[op];
+          return binding ? binding(w, inputs, plan) : OPS.get(op)!.reference(inputs, plan);
+        }
       }
     } finally {
       w.reset();
@@ -193,28 +264,50 @@ function columns<T extends Int32Array>(x: T, n: number, d: number, j0: number, j
 export class TransferPool {
   /** Each worker has its own memory and gets copies of its slice. */
   readonly mode = 'transfer' as const;
-  private constructor(readonly threads: number, private readonly workers: WorkerHandle[]) {}
+  private readonly workers: WorkerSet;
+
+  private constructor(readonly threads: number, workers: WorkerHandle[]) {
+    this.workers = new WorkerSet(workers);
+  }
 
   /** Starts `threads - 1` workers; the calling thread runs the first share on its own wasm-simd backend. */
   static async create(threads: number, spawn: () => WorkerHandle): Promise<TransferPool> {
-    if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new RangeError(`threads must be an integer in [1, 256], got ${threads}`);
+    checkThreads(threads);
     return new TransferPool(threads, Array.from({ length: threads - 1 }, spawn));
   }
 
-  /** Ends the workers. */
+  /** Ends the workers; pending and later calls reject. */
   dispose(): void {
-    for (const w of this.workers) w.terminate();
-    this.workers.length = 0;
+    this.workers.stop(new Error('the thread pool was disposed'));
   }
 
-  private share(t: number, op: string, inputs: Inputs, attrs: Attrs): Promise<TypedArray[]> {
-    if (t === 0) return Promise.resolve(runKernel(op, inputs, attrs, { backend: 'wasm-simd' }));
-    const buffers = Object.values(inputs).map((a) => a.buffer as ArrayBuffer);
-    return this.workers[t - 1]!.api.runOp(op, transfer(inputs, buffers), attrs) as Promise<TypedArray[]>;
+  /**
+   * Runs one share per thread: the workers' shares are posted first (their inputs transferred), then
+   * this thread computes share 0, then all are awaited; the first failure is rethrown after all settle.
+   */
+  private async runShares(shares: { inputs: Inputs; attrs: Attrs }[], op: string): Promise<TypedArray[][]> {
+    const remote = shares.slice(1).map(({ inputs, attrs }, i) => {
+      const buffers = Object.values(inputs).map((a) => a.buffer as ArrayBuffer);
+      return this.workers.call(i, (api) => api.runOp(op, transfer(inputs, buffers), attrs) as Promise<TypedArray[]>);
+    });
+    let first: TypedArray[] = [];
+    let mainError: unknown;
+    try {
+      if (shares[0]) first = runKernel(op, shares[0].inputs, shares[0].attrs, { backend: 'wasm-simd' });
+    } catch (e) {
+      mainError = e;
+    }
+    const settled = await Promise.allSettled(remote);
+    if (mainError !== undefined) throw mainError;
+    return [first, ...settled.map((r) => {
+      if (r.status === 'rejected') throw r.reason;
+      return r.value;
+    })];
   }
 
   /** Runs an op, split like {@link ThreadPool.run}. */
   async run(op: string, inputs: Inputs, attrs: Attrs = {}): Promise<TypedArray[]> {
+    this.workers.check();
     const def = OPS.get(op);
     if (!def) throw new RangeError(`unknown op '${op}'`);
     const plan = def.plan(inputs, attrs);
@@ -224,15 +317,15 @@ export class TransferPool {
       const m = p.m as number, k = p.k as number, n = p.n as number;
       const ranges = m * n * k < MIN_PARALLEL_WORK ? [[0, m] as [number, number]] : splitRange(m, this.threads, 8);
       const a = inputs.a as Float32Array;
-      const parts = await Promise.all(ranges.map(([r0, r1], t) => {
+      const parts = await this.runShares(ranges.map(([r0, r1], t) => {
         // Rows r0..r1 of op(A) as a plain row-major block: the definition of C does not depend on storage.
         let rows: Float32Array;
         if (p.transA) {
           rows = new Float32Array((r1 - r0) * k);
           for (let i = r0; i < r1; i++) for (let q = 0; q < k; q++) rows[(i - r0) * k + q] = a[q * m + i]!;
         } else rows = a.slice(r0 * k, r1 * k);
-        return this.share(t, 'matmul', { a: rows, b: t === 0 ? inputs.b! : inputs.b!.slice() }, { m: r1 - r0, k, n, transB: p.transB });
-      }));
+        return { inputs: { a: rows, b: t === 0 ? inputs.b! : inputs.b!.slice() }, attrs: { m: r1 - r0, k, n, transB: p.transB } };
+      }), 'matmul');
       const c = new Float32Array(m * n);
       ranges.forEach(([r0], t) => c.set(parts[t]![0] as Float32Array, r0 * n));
       return [c];
@@ -240,19 +333,12 @@ export class TransferPool {
     const n = p.n as number, d = p.d as number;
     const x = inputs.x as Int32Array;
     const ranges = (op === 'pairwiseSqDist' ? n * n * d : n * d) < MIN_PARALLEL_WORK ? [[0, d] as [number, number]] : splitRange(d, this.threads, 16);
-    const parts = await Promise.all(ranges.map(([j0, j1], t) => {
+    const parts = await this.runShares(ranges.map(([j0, j1]) => {
       const sub: Inputs = { x: columns(x, n, d, j0, j1) };
       if (op === 'wsum') sub.w = (inputs.w as Int32Array).slice();
-      return this.share(t, op, sub, { ...attrs, d: j1 - j0 });
-    }));
-    if (op === 'pairwiseSqDist') {
-      const total = new BigInt64Array(n * n);
-      for (const [part] of parts) {
-        const q = part as BigInt64Array;
-        for (let i = 0; i < total.length; i++) total[i] = BigInt.asIntN(64, total[i]! + q[i]!);
-      }
-      return [total];
-    }
+      return { inputs: sub, attrs: { ...attrs, d: j1 - j0 } };
+    }), op);
+    if (op === 'pairwiseSqDist') return [addPartials(parts.map((q) => q[0] as BigInt64Array), n * n)];
     const out = op === 'wsum' ? new BigInt64Array(d) : new Int32Array(d);
     ranges.forEach(([j0], t) => (out as Int32Array).set(parts[t]![0] as Int32Array, j0));
     return [out];
