@@ -40,9 +40,9 @@ function validate(bytes: Uint8Array<ArrayBuffer>): boolean {
   }
 }
 
-/** Probes the engine once and caches the answer. */
+/** Probes the engine once and caches the answer (the core count is read fresh: a host hint may come later). */
 export function detectCapabilities(): Capabilities {
-  if (cached) return cached;
+  if (cached) return { ...cached, hardwareConcurrency: cores() };
   const g = globalThis as { crossOriginIsolated?: boolean; navigator?: { gpu?: unknown; hardwareConcurrency?: number }; SharedArrayBuffer?: unknown; window?: unknown; WorkerGlobalScope?: unknown };
   const wasm = typeof WebAssembly === 'object' && typeof WebAssembly.validate === 'function';
   const sab = typeof g.SharedArrayBuffer === 'function';
@@ -54,9 +54,14 @@ export function detectCapabilities(): Capabilities {
     sharedArrayBuffer: sab,
     crossOriginIsolated: inBrowser ? g.crossOriginIsolated === true : null,
     webgpu: typeof g.navigator === 'object' && g.navigator !== null && 'gpu' in g.navigator && g.navigator.gpu != null,
-    hardwareConcurrency: Math.max(1, hostHints.hardwareConcurrency ?? g.navigator?.hardwareConcurrency ?? 1),
+    hardwareConcurrency: cores(),
   };
-  return cached;
+  return { ...cached };
+}
+
+function cores(): number {
+  const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;
+  return Math.max(1, hostHints.hardwareConcurrency ?? nav?.hardwareConcurrency ?? 1);
 }
 
 /** Forgets the cached probe (tests). */

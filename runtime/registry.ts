@@ -51,7 +51,11 @@ export function initBackend(name: string): Promise<void> {
   let p = initPromises.get(name);
   if (p) return p;
   const factory = factories.get(name);
-  if (!factory) return Promise.reject(new Error(`unknown backend '${name}' (known: ${[...factories.keys()].join(', ')})`));
+  if (!factory) {
+    const why = `unknown backend '${name}' (known: ${[...factories.keys()].join(', ')})`;
+    backendFailures.set(name, why);
+    return Promise.reject(new Error(why));
+  }
   p = factory.init().then(
     (list) => {
       for (const k of list) registerKernel(k);
@@ -60,6 +64,7 @@ export function initBackend(name: string): Promise<void> {
     },
     (err: unknown) => {
       backendFailures.set(name, err instanceof Error ? err.message : String(err));
+      initPromises.delete(name); // a later call may retry, e.g. after a loader is installed
       throw err;
     },
   );
@@ -134,9 +139,4 @@ for (const name of ['wasm', 'wasm-simd'] as const) {
       return [...OPS.keys()].filter((op) => be.has(op)).map((op) => ({ op, backend: name, run: (inputs, plan) => be.run(op, inputs, plan) }));
     },
   });
-}
-
-/** The Wasm backend instance behind a ready backend name, for low-level use (benchmarks, tracing). */
-export async function wasmBackend(name: 'wasm' | 'wasm-simd'): Promise<WasmBackend> {
-  return WasmBackend.create(name);
 }

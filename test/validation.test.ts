@@ -40,6 +40,11 @@ const BAD: Bad[] = [
   ['label out of range', 'softmaxXent', { logits: f32(6), labels: Int32Array.of(0, 3) }, { rows: 2, classes: 3 }, RangeError, /softmaxXent: labels\[1\] = 3 is outside \[0, 3\)/],
   ['classes = 0', 'softmaxXent', { logits: f32(0), labels: i32(0) }, { rows: 0, classes: 0 }, RangeError, /softmaxXent: classes must be an integer in \[1, /],
   ['attrs not object', 'scale', { x: f32(2) }, null as unknown as Record<string, unknown>, TypeError, /scale: a must be a number|attrs must be an object/],
+  ['padded B too large', 'matmul', { a: f32(1), b: f32(1) }, { m: 1, k: 2 ** 26, n: 1 }, RangeError, /matmul: k\*n padded to 8-column panels = 536870912 elements exceeds the limit/],
+  ['median n too large', 'median', { x: i32(0) }, { n: 70000, d: 0 }, RangeError, /median: n must be an integer in \[1, 65536\], got 70000/],
+  ['trimmed n too large', 'trimmedMean', { x: i32(0) }, { n: 70000, d: 0, trim: 1 }, RangeError, /trimmedMean: n must be an integer in \[1, 65536\]/],
+  ['draws past 2^53', 'randomU32', {}, { count: 8, offset: 2 ** 53 - 3 }, RangeError, /randomU32: offset \+ count = .* exceeds 2\^53/],
+  ['encode draws past 2^53', 'encode', { x: f32(8) }, { clip: 1, bits: 8, offset: 2 ** 53 - 3 }, RangeError, /encode: offset \+ count = .* exceeds 2\^53/],
   ['too large', 'matmul', { a: f32(1), b: f32(1) }, { m: 2 ** 20, k: 2 ** 20, n: 1 }, RangeError, /matmul: m\*k = .* exceeds the limit/],
 ];
 
@@ -54,6 +59,11 @@ for (const backend of NODE_BACKENDS) {
     }
   });
 }
+
+test('an unknown backend is reported with its reason', async () => {
+  const { ready } = await import('../host-node/index.js');
+  await assert.rejects(ready(['nope']), /no backend could start: nope: unknown backend 'nope' \(known: js, wasm, wasm-simd\)/);
+});
 
 test('unknown op and unknown backend are reported', () => {
   assert.throws(() => runKernel('conv2d', {}, {}), /unknown op 'conv2d' \(known: matmul, /);

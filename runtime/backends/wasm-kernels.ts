@@ -15,8 +15,9 @@ export type WasmBinding = (w: WasmInstance, inputs: Inputs, plan: Plan) => Typed
 const b = (v: boolean | number | undefined): number => (v ? 1 : 0);
 const num = (v: boolean | number | undefined): number => v as number;
 
+/** Allocates the scratch a kernel asked for; its usize answer comes back as i32, so read it unsigned. */
 function scratch(w: WasmInstance, bytes: unknown): number {
-  return w.alloc(Number(bytes));
+  return w.alloc(Number(bytes) >>> 0);
 }
 
 /** The binding of every op that has a Wasm kernel. */

@@ -8,7 +8,18 @@ export const MAX_ELEMENTS = 2 ** 28;
 /** Checks every declared input's presence and type. */
 export function checkInputs(def: Pick<OpDef, 'name' | 'inputs'>, inputs: Inputs): void {
   if (typeof inputs !== 'object' || inputs === null) throw new TypeError(`${def.name}: inputs must be an object`);
-  for (const { name, dtype } of def.inputs) checkArray(def.name, name, inputs[name], dtype as DType);
+  for (const { name, dtype } of def.inputs) {
+    checkArray(def.name, name, inputs[name], dtype as DType);
+    const length = inputs[name]!.length;
+    if (length > MAX_ELEMENTS) throw new RangeError(`${def.name}: ${name} has ${length} elements, more than the limit of ${MAX_ELEMENTS}`);
+  }
+}
+
+/** Checks that draws offset .. offset+count-1 keep exact (safe integer) indices on every backend. */
+export function checkDrawRange(op: string, offset: number, count: number): void {
+  if (offset + count > Number.MAX_SAFE_INTEGER + 1) {
+    throw new RangeError(`${op}: offset + count = ${offset + count} exceeds 2^53 (draw indices must stay exact)`);
+  }
 }
 
 /** Checks the attrs object and reads a size attribute. */

@@ -6,27 +6,31 @@
  */
 import { checkInt, checkLength } from '../errors.js';
 import { medianI32Ref, pairwiseSqDistI64Ref, sumI32Ref, trimmedMeanI32Ref, wsumI64Ref } from '../reference/aggregate.js';
-import { checkInputs, product, size } from './_check.js';
+import { checkInputs, MAX_ELEMENTS, product, size } from './_check.js';
 import type { Attrs, Inputs, OpDef } from './types.js';
 
 const i32 = 'i32' as const;
 
-function nd(def: OpDef, inputs: Inputs, attrs: Attrs): { n: number; d: number } {
+/** Most vectors the sorting-network kernels (median, trimmed mean) take: their network grows as n log² n. */
+export const MAX_SORTED_N = 65536;
+
+function nd(def: OpDef, inputs: Inputs, attrs: Attrs, maxN = MAX_ELEMENTS): { n: number; d: number } {
   checkInputs(def, inputs);
   const n = size(def.name, attrs, 'n', 1), d = size(def.name, attrs, 'd');
+  if (n > maxN) throw new RangeError(`${def.name}: n must be an integer in [1, ${maxN}], got ${n}`);
   checkLength(def.name, 'x', inputs.x!, product(def.name, 'n*d', n, d), 'n*d');
   return { n, d };
 }
 
 /** An op over n x d that yields one i32 per coordinate. */
-function columnOp(name: string, summary: string, ref: (x: Int32Array, n: number, d: number) => Int32Array): OpDef {
+function columnOp(name: string, summary: string, ref: (x: Int32Array, n: number, d: number) => Int32Array, maxN = MAX_ELEMENTS): OpDef {
   return {
     name,
     summary,
     inputs: [{ name: 'x', dtype: i32 }],
     outputs: [{ name: 'out', dtype: i32 }],
     plan(inputs, attrs) {
-      const { n, d } = nd(this, inputs, attrs);
+      const { n, d } = nd(this, inputs, attrs, maxN);
       return { attrs: { n, d }, outLengths: [d] };
     },
     reference(inputs, { attrs: p }) {
@@ -39,7 +43,7 @@ function columnOp(name: string, summary: string, ref: (x: Int32Array, n: number,
 export const sum = columnOp('sum', 'wrapping i32 sum of n vectors', sumI32Ref);
 
 /** Coordinate-wise median; for even n, floor of the mean of the two middle values. */
-export const median = columnOp('median', 'coordinate-wise median (even n: floor of the middle pair mean)', medianI32Ref);
+export const median = columnOp('median', 'coordinate-wise median (even n: floor of the middle pair mean)', medianI32Ref, MAX_SORTED_N);
 
 /** out[j] = Σ_i w[i]·x[i][j] mod 2^64. */
 export const wsum: OpDef = {
@@ -64,7 +68,7 @@ export const trimmedMean: OpDef = {
   inputs: [{ name: 'x', dtype: i32 }],
   outputs: [{ name: 'out', dtype: i32 }],
   plan(inputs, attrs) {
-    const { n, d } = nd(this, inputs, attrs);
+    const { n, d } = nd(this, inputs, attrs, MAX_SORTED_N);
     const trim = checkInt('trimmedMean', 'trim', attrs.trim, 0, Math.floor((n - 1) / 2));
     return { attrs: { n, d, trim }, outLengths: [d] };
   },

@@ -6,7 +6,7 @@
  */
 import { checkInt, checkNumber, checkSeed } from '../errors.js';
 import { decodeRef, encodeRef } from '../reference/fixedpoint.js';
-import { checkInputs, nonFiniteUpdate } from './_check.js';
+import { checkDrawRange, checkInputs, nonFiniteUpdate } from './_check.js';
 import type { OpDef, Plan } from './types.js';
 
 /** Largest `bits`: |values| <= 2^bits must fit in i32. */
@@ -31,7 +31,9 @@ export const encode: OpDef = {
     if (typeof attrs !== 'object' || attrs === null) throw new TypeError('encode: attrs must be an object');
     const clip = checkNumber('encode', 'clip', attrs.clip, true);
     const bits = checkInt('encode', 'bits', attrs.bits, 1, MAX_BITS);
-    return { attrs: { clip, bits, ...drawAttrs('encode', attrs) }, outLengths: [inputs.x!.length] };
+    const draws = drawAttrs('encode', attrs);
+    checkDrawRange('encode', draws.offset as number, inputs.x!.length);
+    return { attrs: { clip, bits, ...draws }, outLengths: [inputs.x!.length] };
   },
   reference(inputs, { attrs: p }) {
     const { values, norm } = encodeRef(inputs.x as Float32Array, p.clip as number, p.bits as number, {

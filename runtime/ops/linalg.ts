@@ -21,6 +21,7 @@ export const matmul: OpDef = {
     checkInputs(this, inputs);
     const m = size('matmul', attrs, 'm'), k = size('matmul', attrs, 'k'), n = size('matmul', attrs, 'n');
     const transA = checkBool('matmul', 'transA', attrs.transA), transB = checkBool('matmul', 'transB', attrs.transB);
+    product('matmul', 'k*n padded to 8-column panels', k, Math.ceil(n / 8) * 8);
     checkLength('matmul', 'a', inputs.a!, product('matmul', 'm*k', m, k), 'm*k');
     checkLength('matmul', 'b', inputs.b!, product('matmul', 'k*n', k, n), 'k*n');
     return { attrs: { m, k, n, transA, transB }, outLengths: [product('matmul', 'm*n', m, n)] };

@@ -5,7 +5,7 @@
  */
 import { randomNormalRef, randomU32Ref, randomUniformRef, type DrawPosition } from '../reference/random.js';
 import { drawAttrs } from './fixedpoint.js';
-import { size } from './_check.js';
+import { checkDrawRange, size } from './_check.js';
 import type { OpDef, Plan } from './types.js';
 
 function position(p: Plan['attrs']): DrawPosition {
@@ -20,7 +20,9 @@ function randomOp(name: string, summary: string, dtype: 'u32' | 'f32', ref: (cou
     outputs: [{ name: 'out', dtype }],
     plan(_inputs, attrs) {
       const count = size(name, attrs, 'count');
-      return { attrs: { count, ...drawAttrs(name, attrs) }, outLengths: [count] };
+      const draws = drawAttrs(name, attrs);
+      checkDrawRange(name, draws.offset as number, count);
+      return { attrs: { count, ...draws }, outLengths: [count] };
     },
     reference(_inputs, { attrs: p }) {
       return [ref(p.count as number, position(p))];

@@ -84,6 +84,21 @@ cases.pairwiseSqDist = [[1, 5], [2, 0], [3, 33], [5, 100], [16, 64], [20, 257]].
   { name: `${n}x${d}`, attrs: { n, d }, inputs: { x: ints(n * d) } }));
 cases.pairwiseSqDist.push({ name: 'edge-7x30', attrs: { n: 7, d: 30 }, inputs: { x: edge(210) } });
 
+// Kernel paths that only larger shapes reach (explicit seeds keep the other cases' seeds unchanged):
+// several row blocks of matmul (m > 120); sums wider than their column blocks (16K, wsum 8K); several
+// staged 320-column blocks of the sorting-network kernels; several chunks of the distance kernel, on the
+// Winograd path (|x| < 2^30, as encoded updates are) and on its full-range fallback.
+const sized = (fill, length, seed, extra = {}) => f(fill, length, { seed, ...extra });
+cases.matmul.push({ name: 'rowblocks-250x40x30', attrs: { m: 250, k: 40, n: 30 }, inputs: { a: sized('normal', 250 * 40, 2001), b: sized('normal', 40 * 30, 2002) } });
+cases.matmul.push({ name: 'rowblocks-260x33x17-tA', attrs: { m: 260, k: 33, n: 17, transA: true }, inputs: { a: sized('normal', 260 * 33, 2003), b: sized('normal', 33 * 17, 2004) } });
+cases.sum.push({ name: 'wide-3x20000', attrs: { n: 3, d: 20000 }, inputs: { x: sized('int', 60000, 2005) } });
+cases.wsum.push({ name: 'wide-3x9000', attrs: { n: 3, d: 9000 }, inputs: { x: sized('int', 27000, 2006), w: sized('int', 3, 2007) } });
+cases.median.push({ name: 'blocks-33x1000', attrs: { n: 33, d: 1000 }, inputs: { x: sized('int', 33000, 2008, { lo: -(2 ** 20), hi: 2 ** 20 }) } });
+cases.trimmedMean.push({ name: 'blocks-30x1000-t3', attrs: { n: 30, d: 1000, trim: 3 }, inputs: { x: sized('int', 30000, 2009, { lo: -(2 ** 20), hi: 2 ** 20 }) } });
+cases.pairwiseSqDist.push({ name: 'winograd-10x20000', attrs: { n: 10, d: 20000 }, inputs: { x: sized('int', 200000, 2010, { lo: -(2 ** 29), hi: 2 ** 29 - 1 }) } });
+cases.pairwiseSqDist.push({ name: 'winograd-17x3001', attrs: { n: 17, d: 3001 }, inputs: { x: sized('int', 17 * 3001, 2011, { lo: -(2 ** 16), hi: 2 ** 16 }) } });
+cases.pairwiseSqDist.push({ name: 'fullrange-9x20000', attrs: { n: 9, d: 20000 }, inputs: { x: sized('int', 180000, 2012) } });
+
 for (const op of ['randomU32', 'randomUniform', 'randomNormal']) {
   cases[op] = [[0, 0, 0, 0], [1, 1, 0, 0], [5, 2, 1, 3], [1001, 2 ** 53 - 1, 0xffffffff, 2 ** 40 + 1], [64, 77, 5, 1]].map(([count, s, stream, offset]) => (
     { name: `c${count}-s${s}-st${stream}-o${offset}`, attrs: { count, seed: s, stream, offset }, inputs: {} }));
