@@ -98,8 +98,12 @@ export async function matmulSuite(cfg: BenchConfig, pool2: ThreadPool | undefine
     for (const [transA, transB, tag] of [[false, true, 'A·Bᵀ'], [true, false, 'Aᵀ·B']] as const) {
       if (n !== 512 && !cfg.quick) continue;
       const at = { ...attrs, transA, transB };
-      row('wasm-simd', 1, await medianMs(() => runKernel('matmul', { a, b }, at, { backend: 'wasm-simd' }), reps), `${tag} n=${n}`);
-      if (tf) row(`tfjs-wasm ${tf.version}`, 1, await medianMs(tf.matmul(a, b, n, transA, transB), Math.min(reps, 5)), `${tag} n=${n}`);
+      const oursT = () => runKernel('matmul', { a, b }, at, { backend: 'wasm-simd' });
+      if (tf) {
+        const { medianA: tTf, medianB: tOurs } = await interleaved(tf.matmul(a, b, n, transA, transB), oursT, 5);
+        row('wasm-simd', 1, tOurs, `${tag} n=${n}`);
+        row(`tfjs-wasm ${tf.version}`, 1, tTf, `${tag} n=${n}`);
+      } else row('wasm-simd', 1, await medianMs(oursT, reps), `${tag} n=${n}`);
     }
     if (pool2 && pool1 && (n === 1024 || cfg.quick)) {
       const [c2] = await pool2.run('matmul', { a, b }, attrs);
@@ -128,7 +132,7 @@ export async function aggregateSuite(cfg: BenchConfig, pool2: ThreadPool | undef
   new Int32Array(w.memory.buffer, px, x.length).set(x);
   const po = w.alloc(d * 4);
   const base = w.alloc(0);
-  const reps = cfg.quick ? 5 : 5;
+  const reps = 5;
   const record = (c: string, backend: string, threads: number, ms: number, bytes?: number) => {
     rows.push({ suite: 'aggregate', case: c, backend, threads, metric: 'time', value: ms, unit: 'ms' });
     if (bytes) rows.push({ suite: 'aggregate', case: c, backend, threads, metric: 'read bandwidth', value: bytes / ms / 1e6, unit: 'GB/s' });

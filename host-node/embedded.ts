@@ -3,23 +3,18 @@
 // the same bytes as the Wasm engines. The binary formats are specified in host-embedded/driver.c.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** One export argument. i32 accepts -2^31 .. 2^32-1 (unsigned values wrap, as in the JS API); i64 a
- *  bigint (or safe integer) in -2^63 .. 2^64-1. For f32/f64 a number is converted; a bigint is taken as
- *  the raw IEEE bit pattern, which is the way to pass a specific NaN payload. */
-export type TraceArg = { type: 'i32' | 'i64' | 'f32' | 'f64'; value: number | bigint };
+/** Trace steps and arguments: the types the Wasm backend records (runtime/backends/wasm-memory.ts).
+ *  i32 takes -2^31 .. 2^32-1 (unsigned values wrap); i64 a bigint (or safe integer) in -2^63 .. 2^64-1;
+ *  for f32/f64 a number is converted and a bigint is taken as the raw IEEE bit pattern (a way to pass a
+ *  specific NaN payload). A write grows memory if it reaches past the end; a call's result is dropped
+ *  (a trap fails the run); a read must lie inside memory. */
+import type { TraceArg, TraceStep } from '../runtime/backends/wasm-memory.js';
+export type { TraceArg, TraceStep };
 
-/** One step of a case: copy bytes into linear memory (growing it if they reach past the end), call an
- *  export (its result is dropped; a trap fails the run), or append a memory range, which must lie inside
- *  the current memory, to the case's output. */
-export type TraceStep =
-  | { kind: 'write'; offset: number; bytes: Uint8Array }
-  | { kind: 'call'; name: string; args: TraceArg[] }
-  | { kind: 'read'; offset: number; length: number };
-
-/** A case runs on a fresh module instance whose memory is first grown to at least `memoryBytes`. */
 export interface TraceCase { name: string; memoryBytes: number; steps: TraceStep[] }
 
 /** Options for {@link buildEmbeddedHost} and {@link runOnEmbedded}. */
@@ -282,9 +277,7 @@ export function decodeTraceOutput(bytes: Uint8Array): Map<string, Uint8Array[]> 
 export async function runOnEmbedded(cases: TraceCase[], opts: EmbeddedHostOptions = {}): Promise<Map<string, Uint8Array[]>> {
   const bin = await buildEmbeddedHost(opts);
   const trace = encodeTrace(cases);
-  // The same lookup as os.tmpdir() on POSIX, which is where the driver runs.
-  const tmpRoot = process.env['TMPDIR'] || process.env['TMP'] || process.env['TEMP'] || '/tmp';
-  const dir = mkdtempSync(path.join(tmpRoot, 'meshwork-embedded-'));
+  const dir = mkdtempSync(path.join(tmpdir(), 'meshwork-embedded-'));
   try {
     const tracePath = path.join(dir, 'trace.bin');
     const outPath = path.join(dir, 'output.bin');

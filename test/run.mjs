@@ -2,7 +2,7 @@
 // Runs the whole suite with Node's test runner on the compiled tests (dist/test/), shows the spec report,
 // and ends with one plain line: `N passed, N failed, N skipped`.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -20,11 +20,13 @@ if (!files.length) {
   console.error('test: no compiled tests in dist/test (run npm run build first)');
   process.exit(1);
 }
-const tap = path.join(mkdtempSync(path.join(tmpdir(), 'meshwork-test-')), 'report.tap');
+const tapDir = mkdtempSync(path.join(tmpdir(), 'meshwork-test-'));
+const tap = path.join(tapDir, 'report.tap');
 const child = spawn(process.execPath, ['--test', '--test-reporter=spec', '--test-reporter-destination=stdout',
   '--test-reporter=tap', `--test-reporter-destination=${tap}`, ...files], { cwd: root, stdio: 'inherit' });
 child.on('exit', (code) => {
   const report = readFileSync(tap, 'utf8');
+  rmSync(tapDir, { recursive: true, force: true });
   const count = (key) => Number((report.match(new RegExp(`^# ${key} (\\d+)$`, 'm')) ?? [])[1] ?? 0);
   const passed = count('pass'), failed = count('fail') + count('cancelled'), skipped = count('skipped') + count('todo');
   console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);

@@ -19,10 +19,12 @@
 //   multiply-add, which is what limits the loop (V8 folds no loads into mulps; 31 instructions for
 //   20 vector ops per step, see microTile). Storing A pre-splatted (16 B per value, plain loads)
 //   measured no faster.
-// - Loop order: k block > row block (A block stays in L2) > B panel (its KC×8 slice stays in L1)
-//   > A panel > micro-kernel.
+// - Loop order: k block > column chunk of ≤ NCP panels (its KC-deep slice of packed B, 512 KiB, stays
+//   in L2) > row block (packed A, ≤ 120 KiB, in L2) > B panel (its KC×8 slice stays in L1) > A panel >
+//   micro-kernel.
 // Kernels allocate nothing and keep no state between calls: several instances may run them at once on
-// one shared memory (the thread pool packs B in column ranges, then computes row ranges of C).
+// one shared memory (the thread pool gives each thread a column range: it packs its own panels of B and
+// computes those columns of C with matmul_block; narrow products are split by rows instead).
 // Pointers need no alignment. C must not overlap A, B, packed B or scratch.
 
 /** Rows of the register tile; row ranges that are multiples of it keep every tile full. */

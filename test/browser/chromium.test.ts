@@ -21,7 +21,7 @@ import type { CaseFile } from '../../runtime/conformance.js';
 import type { BrowserReport, HostReport } from './page.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-/** Headless flags known to work here (see TOOLCHAIN.md, Browsers). */
+/** Headless flags known to work here (see ../shared/TOOLCHAIN.md, Browsers). */
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 /** This file runs from dist/test/browser/. */
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
