@@ -154,6 +154,7 @@ export async function aggregateSuite(cfg: BenchConfig, pool2: ThreadPool | undef
   const sMed = scratchAt(Number(w.call('agg_median_scratch_bytes', n)));
   const { medianA: tMed, medianB: tMedJs, ratio: rMed } = await interleaved(() => w.call('agg_median_i32', px, po, n, d, 0, d, sMed), () => medianPlain(rowsJs, d), 3);
   record(`median ${caseName}`, 'wasm-simd (resident)', 1, tMed);
+  record(`median ${caseName}`, 'wasm-simd (copy in)', 1, await medianMs(() => runKernel('median', { x }, { n, d }, { backend: 'wasm-simd' }), 3));
   record(`median ${caseName}`, 'plain JS quickselect', 1, tMedJs);
   ratio(`median ${caseName}`, 'wasm-simd vs plain JS', 1 / rMed);
 
@@ -162,6 +163,7 @@ export async function aggregateSuite(cfg: BenchConfig, pool2: ThreadPool | undef
   const sTm = scratchAt(Number(w.call('agg_trimmed_scratch_bytes', n, trim)));
   const { medianA: tTm, medianB: tTmJs, ratio: rTm } = await interleaved(() => w.call('agg_trimmed_mean_i32', px, po, n, d, trim, 0, d, sTm), () => trimmedMeanPlain(rowsJs, d, trim), 3);
   record(`trimmed mean 10% ${caseName}`, 'wasm-simd (resident)', 1, tTm);
+  record(`trimmed mean 10% ${caseName}`, 'wasm-simd (copy in)', 1, await medianMs(() => runKernel('trimmedMean', { x }, { n, d, trim }, { backend: 'wasm-simd' }), 3));
   record(`trimmed mean 10% ${caseName}`, 'plain JS', 1, tTmJs);
   ratio(`trimmed mean 10% ${caseName}`, 'wasm-simd vs plain JS', 1 / rTm);
 
@@ -173,6 +175,7 @@ export async function aggregateSuite(cfg: BenchConfig, pool2: ThreadPool | undef
   const pxd = w.write(xd), pod = w.alloc(n * n * 8), sD = w.alloc(Number(w.call('agg_sqdist_scratch_bytes', n)));
   const { medianA: tD, medianB: tDJs, ratio: rD } = await interleaved(() => w.call('agg_pairwise_sqdist_i64', pxd, pod, n, dDist, 0, dDist, sD), () => pairwiseSqDistPlain(rowsD, dDist), 3);
   record(distCase, 'wasm-simd (resident)', 1, tD);
+  record(distCase, 'wasm-simd (copy in)', 1, await medianMs(() => runKernel('pairwiseSqDist', { x: xd }, { n, d: dDist }, { backend: 'wasm-simd' }), 3));
   record(distCase, 'plain JS double loop', 1, tDJs);
   ratio(distCase, 'wasm-simd vs plain JS', 1 / rD);
   w.reset();
