@@ -7,7 +7,7 @@
 // unbiased stochastic rounding from the counter-based generator. |v_i| <= 2^bits <= 2^30 fits i32.
 // decode: out_i = fround(f64(v_i) * ((clip * 2^-bits) / divisor)).
 import { sumsq_f64 } from './vector';
-import { philox4x32_10 } from './random';
+import { rawDraw } from './random';
 import { pow2 } from './_math';
 
 /** Encodes n f32 values into out (i32). Returns the update's L2 norm before clipping; if that norm is not
@@ -19,15 +19,9 @@ export function fixed_encode(x: usize, out: usize, n: i32, clip: f64, bits: i32,
   const factor = pow2(bits) / (norm > clip ? norm : clip);
   const unit = pow2(-32);
   for (let i = 0; i < n; i++) {
-    const idx = offset + <u64>i;
-    const word = <i32>(idx & 3);
-    if (i == 0 || word == 0) {
-      const block = idx >> 2;
-      philox4x32_10(<u32>block, <u32>(block >> 32), stream, 0, seedLo, seedHi, scratch);
-    }
     const v = <f64>load<f32>(x + (<usize>i << 2)) * factor;
     const fl = Math.floor(v);
-    const u = <f64>load<u32>(scratch + (<usize>word << 2)) * unit;
+    const u = <f64>rawDraw(offset + <u64>i, i == 0, seedLo, seedHi, stream, scratch) * unit;
     store<i32>(out + (<usize>i << 2), <i32>fl + (u < v - fl ? 1 : 0));
   }
   return norm;

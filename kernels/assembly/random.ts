@@ -33,17 +33,23 @@ export function philox4x32_10(c0: u32, c1: u32, c2: u32, c3: u32, k0: u32, k1: u
   store<u32>(dst, c3, 12);
 }
 
+/** Raw draw `idx` of (seed, stream) when draws are taken in order: the block is recomputed only when
+ *  `idx` starts one (or `first` is set); `scratch` (16 bytes) holds the current block. */
+// @ts-ignore: decorator
+@inline export function rawDraw(idx: u64, first: bool, seedLo: u32, seedHi: u32, stream: u32, scratch: usize): u32 {
+  const word = <i32>(idx & 3);
+  if (first || word == 0) {
+    const block = idx >> 2;
+    philox4x32_10(<u32>block, <u32>(block >> 32), stream, 0, seedLo, seedHi, scratch);
+  }
+  return load<u32>(scratch + (<usize>word << 2));
+}
+
 /** Raw u32 draws offset .. offset+count-1 of (seed, stream) into out (u32[count]).
  *  scratch: 16 bytes. */
 export function random_u32(out: usize, count: i32, seedLo: u32, seedHi: u32, stream: u32, offset: u64, scratch: usize): void {
   for (let i = 0; i < count; i++) {
-    const idx = offset + <u64>i;
-    const word = <i32>(idx & 3);
-    if (i == 0 || word == 0) {
-      const block = idx >> 2;
-      philox4x32_10(<u32>block, <u32>(block >> 32), stream, 0, seedLo, seedHi, scratch);
-    }
-    store<u32>(out + (<usize>i << 2), load<u32>(scratch + (<usize>word << 2)));
+    store<u32>(out + (<usize>i << 2), rawDraw(offset + <u64>i, i == 0, seedLo, seedHi, stream, scratch));
   }
 }
 

@@ -3,7 +3,7 @@
  * @module
  */
 import { sumsqRef } from './vector.js';
-import { philox4x32_10, type DrawPosition } from './random.js';
+import { rawDraw, type DrawPosition } from './random.js';
 import { pow2 } from './math.js';
 
 /** Clip to L2 norm `clip`, scale so that norm maps to 2^bits, stochastically round with raw draws
@@ -16,15 +16,9 @@ export function encodeRef(x: Float32Array, clip: number, bits: number, pos: Draw
   const unit = pow2(-32);
   const blk = new Uint32Array(4);
   for (let i = 0; i < x.length; i++) {
-    const idx = pos.offset + i;
-    const word = idx % 4;
-    if (i === 0 || word === 0) {
-      const block = Math.floor(idx / 4);
-      philox4x32_10(block >>> 0, Math.floor(block / 4294967296) >>> 0, pos.stream, 0, pos.seedLo, pos.seedHi, blk);
-    }
     const v = x[i]! * factor;
     const fl = Math.floor(v);
-    const u = blk[word]! * unit;
+    const u = rawDraw(pos.offset + i, i === 0, pos, blk) * unit;
     values[i] = fl + (u < v - fl ? 1 : 0);
   }
   return { values, norm };

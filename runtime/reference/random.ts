@@ -23,7 +23,7 @@ function mulhilo(a: number, b: number, out: Uint32Array, hiIdx: number, loIdx: n
 const tmp = new Uint32Array(4);
 
 /** One Philox4x32-10 block for counter (c0..c3) and key (k0, k1): four u32 words. */
-export function philox4x32_10(c0: number, c1: number, c2: number, c3: number, k0: number, k1: number, out = new Uint32Array(4)): Uint32Array {
+export function philox4x32_10(c0: number, c1: number, c2: number, c3: number, k0: number, k1: number, out: Uint32Array = new Uint32Array(4)): Uint32Array {
   c0 >>>= 0; c1 >>>= 0; c2 >>>= 0; c3 >>>= 0; k0 >>>= 0; k1 >>>= 0;
   for (let round = 0; round < 10; round++) {
     mulhilo(M0, c0, tmp, 0, 1); // hi0, lo0
@@ -48,19 +48,22 @@ function blockOf(idx: number): [number, number] {
   return [block >>> 0, Math.floor(block / 4294967296) >>> 0];
 }
 
+/** Raw draw `idx` when draws are taken in order: `blk` holds the current block, recomputed only when
+ *  `idx` starts one (or `first` is set). Same as rawDraw in kernels/assembly/random.ts. */
+export function rawDraw(idx: number, first: boolean, pos: DrawPosition, blk: Uint32Array): number {
+  const word = idx % 4;
+  if (first || word === 0) {
+    const [lo, hi] = blockOf(idx);
+    philox4x32_10(lo, hi, pos.stream, 0, pos.seedLo, pos.seedHi, blk);
+  }
+  return blk[word]!;
+}
+
 /** Raw u32 draws offset .. offset+count-1. */
 export function randomU32Ref(count: number, pos: DrawPosition): Uint32Array {
   const out = new Uint32Array(count);
   const blk = new Uint32Array(4);
-  for (let i = 0; i < count; i++) {
-    const idx = pos.offset + i;
-    const word = idx % 4;
-    if (i === 0 || word === 0) {
-      const [lo, hi] = blockOf(idx);
-      philox4x32_10(lo, hi, pos.stream, 0, pos.seedLo, pos.seedHi, blk);
-    }
-    out[i] = blk[word]!;
-  }
+  for (let i = 0; i < count; i++) out[i] = rawDraw(pos.offset + i, i === 0, pos, blk);
   return out;
 }
 
