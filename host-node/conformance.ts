@@ -8,7 +8,7 @@ import { caseInputs, outputBytes, outputDtypes, runConformance, sha256Hex, type 
 import { OPS } from '../runtime/ops/index.js';
 import { WasmBackend } from '../runtime/backends/wasm.js';
 import { allocOf, bytesOf } from '../runtime/errors.js';
-import { ready } from './index.js';
+import { installNodeHost, ready } from './index.js';
 
 /** The shipped case files (<package root>/test/cases/). */
 export const CASES_DIR = new URL('../../test/cases/', import.meta.url);
@@ -30,8 +30,8 @@ export async function conformanceNode(files: CaseFile[], backends: string[]): Pr
 /** Runs the cases on the embedded C host (scalar build through wasm2c), by trace replay. */
 export async function conformanceEmbedded(files: CaseFile[]): Promise<ConformanceRow[]> {
   const { runOnEmbedded } = await import('./embedded.js');
-  await ready(['wasm']);
-  const scalar = await WasmBackend.create('wasm');
+  installNodeHost();
+  const scalar = await WasmBackend.create('wasm'); // its own instance: tracing must not touch the shared backend
   const traces = [];
   const meta: { op: string; name: string; sha256: string | undefined; error?: string }[] = [];
   for (const file of files) {

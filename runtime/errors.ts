@@ -11,11 +11,6 @@ export type DType = 'f32' | 'i32' | 'u32' | 'i64';
 
 const CTORS = { f32: Float32Array, i32: Int32Array, u32: Uint32Array, i64: BigInt64Array } as const;
 
-/** The typed array constructor for a dtype. */
-export function ctorOf(dtype: DType): typeof CTORS[DType] {
-  return CTORS[dtype];
-}
-
 /** Bytes per element of a dtype. */
 export function bytesOf(dtype: DType): number {
   return dtype === 'i64' ? 8 : 4;

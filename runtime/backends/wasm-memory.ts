@@ -5,7 +5,7 @@
  * Views are always taken from `memory.buffer` at the moment of use, so growth never leaves one stale.
  * @module
  */
-import { bytesOf, ctorOf, type DType, type TypedArray } from '../errors.js';
+import { allocOf, bytesOf, type DType, type TypedArray } from '../errors.js';
 
 /** An argument of a traced export call. */
 export type TraceArg = { type: 'i32' | 'i64' | 'f32' | 'f64'; value: number | bigint };
@@ -88,8 +88,7 @@ export class WasmInstance {
   read(dtype: DType, ptr: number, length: number): TypedArray {
     const bytes = length * bytesOf(dtype);
     if (this.trace) this.trace.push({ kind: 'read', offset: ptr, length: bytes });
-    const Ctor = ctorOf(dtype) as unknown as { new (b: ArrayBufferLike, o: number, n: number): TypedArray; new (n: number): TypedArray };
-    const out = new Ctor(length);
+    const out = allocOf(dtype, length);
     new Uint8Array(out.buffer).set(new Uint8Array(this.memory.buffer, ptr, bytes));
     return out;
   }
