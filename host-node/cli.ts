@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `meshwork` command: info, conformance, bench, start.
+ * The `meshwork` command: info, conformance, bench, simulate, start.
  * @module
  */
 import { parseArgs } from 'node:util';
@@ -17,7 +17,10 @@ commands:
                                          run every kernel case and compare output hashes with the reference
   bench [--json FILE] [--quick] [--suite NAME]
                                          benchmarks against tfjs-wasm and plain-JS baselines
-  start                                  info, then a short bench (until the federated demo exists)
+  simulate [--participants N] [--rounds R] [--rule fedavg|median|trimmed-mean|multi-krum]
+           [--iid|--alpha A] [--seed S] [--json FILE] [--backend NAME]
+                                         federated learning on the shipped digits, in-process
+  start                                  info, then a short bench
 `;
 
 async function info(): Promise<void> {
@@ -69,6 +72,10 @@ async function main(argv: string[]): Promise<number> {
     case 'bench': {
       const { benchMain } = await import('../bench/main.js');
       return benchMain(rest);
+    }
+    case 'simulate': {
+      const { simulateMain } = await import('./simulate-cli.js');
+      return simulateMain(rest);
     }
     case 'start': {
       await info();

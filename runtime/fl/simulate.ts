@@ -1,0 +1,170 @@
+/**
+ * One round loop for federated learning, run in-process: the coordinator samples participants, each trains
+ * locally from the global model and submits its fixed-point encoded update, the aggregator checks every
+ * submission (known participant, right length, finite) and applies the strategy, and the coordinator
+ * applies the aggregate with the server optimizer (plain, or FedAvgM with server momentum).
+ * Every random choice comes from the task seed, so a run replays bit for bit.
+ * @module
+ */
+import { checkInt, checkNumber } from '../errors.js';
+import type { RunOptions } from '../registry.js';
+import type { Dataset } from './data.js';
+import { Mlp, trainSgd } from './model.js';
+import { Rng, STREAMS } from './rng.js';
+import { bitsFor, encodeUpdate, strategyByName, type EncodedUpdate, type Encoding, type Failure, type Strategy } from './strategy.js';
+
+/** Options of {@link simulate}; every field has a default. */
+export interface SimulationOptions {
+  rounds: number;
+  rule: string | Strategy;
+  seed: number;
+  /** Model widths, input first. */
+  sizes: number[];
+  localEpochs: number;
+  batch: number;
+  lr: number;
+  /** The local learning rate of round r is lr * lrDecay^(r - 1). */
+  lrDecay: number;
+  momentum: number;
+  /** Server learning rate applied to the aggregate. */
+  serverLr: number;
+  /** Server momentum (FedAvgM when > 0). */
+  serverMomentum: number;
+  /** L2 clip bound of one update (the fixed-point range). */
+  clip: number;
+  /** Fixed-point bits (default: the most that cannot overflow a sum over all participants). */
+  bits?: number;
+  /** Assumed Byzantine fraction for the robust rules. */
+  byzantineFraction: number;
+  /** Kernel backend (default: the best ready one). */
+  kernel: RunOptions;
+  /** Called after every round. */
+  onRound?: (row: RoundRow) => void;
+  /**
+   * Replaces participant `id`'s honest update before it is encoded (tests and attacks); may return a
+   * Float32Array of the wrong length or with NaN to exercise the aggregator's checks.
+   */
+  tamper?: (id: string, round: number, update: Float32Array) => Float32Array;
+  /** Extra submissions from ids that were not selected (tests of the unknown-participant check). */
+  intruders?: (round: number, d: number) => EncodedUpdate[];
+}
+
+/** One row of the per-round record (the `--json` format). */
+export interface RoundRow {
+  round: number;
+  accuracy: number;
+  loss: number;
+  /** Privacy spent so far (null without differential privacy). */
+  epsilon: number | null;
+  rejected: number;
+  /** Payload bytes one participant sends and receives this round (model down, encoded update up). */
+  bytesPerParticipant: number;
+  /** Why each rejected participant did not count. */
+  failures: Failure[];
+}
+
+/** The outcome of a simulation. */
+export interface SimulationResult {
+  rows: RoundRow[];
+  params: Float32Array;
+  model: Mlp;
+  /** Wall time of the rounds (ms), excluding data loading and backend start-up. */
+  ms: number;
+}
+
+export const DEFAULTS: Omit<SimulationOptions, 'onRound' | 'tamper' | 'intruders'> = {
+  rounds: 30,
+  rule: 'fedavg',
+  seed: 1,
+  sizes: [64, 32, 10],
+  localEpochs: 1,
+  batch: 8,
+  lr: 0.2,
+  lrDecay: 0.97,
+  momentum: 0.9,
+  serverLr: 1,
+  serverMomentum: 0,
+  clip: 100,
+  byzantineFraction: 0.2,
+  kernel: {},
+};
+
+/** Participant ids p0000, p0001, ... (sortable). */
+export function participantId(p: number): string {
+  return `p${String(p).padStart(4, '0')}`;
+}
+
+/**
+ * Runs federated rounds over participant shards (one Dataset each) and evaluates the global model on
+ * `test` after every round.
+ */
+export function simulate(shards: Dataset[], test: Dataset, options: Partial<SimulationOptions> = {}): SimulationResult {
+  const o = { ...DEFAULTS, ...options };
+  const rounds = checkInt('simulate', 'rounds', o.rounds, 1, 1e6);
+  if (!Array.isArray(shards) || shards.length === 0) throw new RangeError('simulate: shards must list at least one participant data set');
+  for (const f of ['lr', 'clip'] as const) checkNumber('simulate', f, o[f], true);
+  checkNumber('simulate', 'momentum', o.momentum);
+  checkNumber('simulate', 'lrDecay', o.lrDecay, true);
+  checkNumber('simulate', 'serverLr', o.serverLr, true);
+  checkNumber('simulate', 'serverMomentum', o.serverMomentum);
+  const strategy = typeof o.rule === 'string' ? strategyByName(o.rule, o.byzantineFraction) : o.rule;
+  const model = new Mlp(o.sizes, o.kernel);
+  if (shards.some((s) => s.features !== model.inputs)) throw new RangeError(`simulate: every shard must have ${model.inputs} features`);
+  const d = model.size;
+  const ids = shards.map((_, p) => participantId(p));
+  const byId = new Map(ids.map((id, p) => [id, p]));
+  const enc: Encoding = { clip: o.clip, bits: o.bits ?? bitsFor(shards.length) };
+  const params = model.init(o.seed);
+  const velocity = new Float32Array(d);
+  const sampleRng = new Rng(o.seed, STREAMS.sample);
+  const rows: RoundRow[] = [];
+  const t0 = performance.now();
+  for (let r = 1; r <= rounds; r++) {
+    const selected = strategy.configureRound(r, ids, sampleRng);
+    const results: EncodedUpdate[] = [];
+    const failures: Failure[] = [];
+    for (const id of selected) {
+      const p = byId.get(id)!;
+      const shard = shards[p]!;
+      const local = params.slice();
+      trainSgd(model, local, shard.x, shard.y, { lr: o.lr * o.lrDecay ** (r - 1), momentum: o.momentum, batch: o.batch, epochs: o.localEpochs }, new Rng(o.seed, STREAMS.shuffle, p, r));
+      let update: Float32Array = new Float32Array(d);
+      for (let i = 0; i < d; i++) update[i] = local[i]! - params[i]!;
+      if (o.tamper) update = o.tamper(id, r, update);
+      // The aggregator's checks: right length, finite (encode rejects NaN/Inf).
+      if (!(update instanceof Float32Array) || update.length !== d) {
+        failures.push({ id, reason: `update has length ${update?.length}, expected ${d}` });
+        continue;
+      }
+      try {
+        results.push({ id, values: encodeUpdate(update, enc, o.seed, STREAMS.encode, (r * shards.length + p) * d, o.kernel), samples: shard.n });
+      } catch (e) {
+        failures.push({ id, reason: (e as Error).message });
+      }
+    }
+    const selectedSet = new Set(selected);
+    for (const extra of o.intruders?.(r, d) ?? []) {
+      if (!selectedSet.has(extra.id)) failures.push({ id: extra.id, reason: `${byId.has(extra.id) ? 'not selected this round' : 'unknown participant'}` });
+      else failures.push({ id: extra.id, reason: 'duplicate submission' });
+    }
+    const agg = strategy.aggregateRound(r, results, failures, enc, d);
+    // Server optimizer: v = beta v + update; params += serverLr v (f32).
+    const beta = Math.fround(o.serverMomentum), slr = Math.fround(o.serverLr);
+    for (let i = 0; i < d; i++) {
+      velocity[i] = Math.fround(beta * velocity[i]!) + agg.update[i]!;
+      params[i] = params[i]! + Math.fround(slr * velocity[i]!);
+    }
+    const ev = model.evaluate(params, test.x, test.y);
+    const row: RoundRow = { round: r, accuracy: ev.accuracy, loss: ev.loss, epsilon: null, rejected: agg.rejected.length, bytesPerParticipant: 8 * d, failures: agg.rejected };
+    rows.push(row);
+    o.onRound?.(row);
+  }
+  return { rows, params, model, ms: performance.now() - t0 };
+}
+
+/** SHA-256 (hex) of a parameter vector's bytes (WebCrypto: Node and browsers). */
+export async function paramsSha256(params: Float32Array): Promise<string> {
+  const bytes = new Uint8Array(params.buffer, params.byteOffset, params.byteLength);
+  const h = await crypto.subtle.digest('SHA-256', bytes.slice());
+  return Array.from(new Uint8Array(h), (b) => b.toString(16).padStart(2, '0')).join('');
+}

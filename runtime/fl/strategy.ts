@@ -1,0 +1,197 @@
+/**
+ * Aggregation strategies (after Flower's `Strategy`): each round's updates arrive fixed-point encoded
+ * (clipped to L2 norm `clip`, scaled by 2^bits / clip, stochastically rounded) and every rule runs on those
+ * integers through the kernels, so an aggregate is exact and the same on every host. Failures (dropped or
+ * rejected participants) are explicit inputs and outputs, never swallowed.
+ * @module
+ */
+import { checkInt, checkNumber } from '../errors.js';
+import { runKernel, type RunOptions } from '../registry.js';
+import { pow2 } from '../reference/math.js';
+import { Rng } from './rng.js';
+
+/** Fixed-point parameters shared by every participant of a task. */
+export interface Encoding {
+  /** L2 clip bound C of one update. */
+  clip: number;
+  /** Scale: an update of norm C maps to 2^bits; each coordinate lies in [-2^bits, 2^bits]. */
+  bits: number;
+}
+
+/** One participant's encoded update for a round. */
+export interface EncodedUpdate {
+  id: string;
+  values: Int32Array;
+  /** Local training examples (the FedAvg weight). */
+  samples: number;
+}
+
+/** A participant that did not count this round, and why. */
+export interface Failure {
+  id: string;
+  reason: string;
+}
+
+/** What a rule returns: the aggregate update (f32), who counted, who did not. */
+export interface AggregateResult {
+  update: Float32Array;
+  accepted: string[];
+  rejected: Failure[];
+}
+
+/** A federated strategy: picks participants, and turns encoded updates into one model update. */
+export interface Strategy {
+  readonly name: string;
+  /** Participants for round `round` out of `available` (default: all). */
+  configureRound(round: number, available: string[], rng: Rng): string[];
+  /** Aggregates one round. `failures` are the participants already known not to count. */
+  aggregateRound(round: number, results: EncodedUpdate[], failures: Failure[], enc: Encoding, d: number): AggregateResult;
+}
+
+/**
+ * The largest `bits` such that a sum of `n` updates cannot overflow: each coordinate is at most 2^bits in
+ * magnitude, so the wrapping i32 sum of n is exact when n * 2^bits < 2^31 (n up to 2^29 with bits >= 1).
+ */
+export function bitsFor(n: number, maxBits = 24): number {
+  checkInt('bitsFor', 'n', n, 1, 2 ** 29);
+  let b = Math.min(maxBits, 30);
+  while (b > 1 && n * pow2(b) >= 2 ** 31) b--;
+  return b;
+}
+
+/** Encodes one f32 update (draws at `offset` of the task's encode stream). */
+export function encodeUpdate(update: Float32Array, enc: Encoding, seed: number | bigint, stream: number, offset: number, kernel: RunOptions = {}): Int32Array {
+  return runKernel('encode', { x: update }, { clip: enc.clip, bits: enc.bits, seed, stream, offset }, kernel)[0] as Int32Array;
+}
+
+/** out_i = fround(v_i * ((clip * 2^-bits) / divisor)) for exact i64 sums (|v| < 2^53, checked). */
+export function decodeI64(v: BigInt64Array, enc: Encoding, divisor: number): Float32Array {
+  const factor = (enc.clip * pow2(-enc.bits)) / divisor;
+  const out = new Float32Array(v.length);
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i]!;
+    if (x > 9007199254740991n || x < -9007199254740991n) throw new RangeError(`decodeI64: sum ${x} at ${i} exceeds 2^53; lower the encoding bits`);
+    out[i] = Number(x) * factor;
+  }
+  return out;
+}
+
+/** Decodes an i32 vector that stands for `divisor` summed updates. */
+export function decodeI32(v: Int32Array, enc: Encoding, divisor = 1): Float32Array {
+  return runKernel('decode', { values: v }, { clip: enc.clip, bits: enc.bits, divisor })[0] as Float32Array;
+}
+
+/** Stacks updates row by row into one n x d matrix. */
+export function stack(results: EncodedUpdate[], d: number): Int32Array {
+  const x = new Int32Array(results.length * d);
+  results.forEach((r, i) => x.set(r.values, i * d));
+  return x;
+}
+
+/** Sorted by id so the result does not depend on arrival order. */
+function ordered(results: EncodedUpdate[]): EncodedUpdate[] {
+  return results.slice().sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+function zeros(d: number, results: EncodedUpdate[], failures: Failure[]): AggregateResult {
+  return { update: new Float32Array(d), accepted: [], rejected: failures.slice() };
+}
+
+const allParticipants = (_round: number, available: string[]): string[] => available.slice();
+
+/** FedAvg: the sample-weighted mean (`fedavg`); weighted i64 sums, exact. */
+export class FedAvg implements Strategy {
+  readonly name = 'fedavg';
+  configureRound = allParticipants;
+  aggregateRound(_round: number, results: EncodedUpdate[], failures: Failure[], enc: Encoding, d: number): AggregateResult {
+    if (!results.length) return zeros(d, results, failures);
+    const rs = ordered(results);
+    const w = new Int32Array(rs.map((r) => r.samples));
+    const total = rs.reduce((a, r) => a + r.samples, 0);
+    const [sums] = runKernel('wsum', { x: stack(rs, d), w }, { n: rs.length, d }) as [BigInt64Array];
+    return { update: decodeI64(sums, enc, total), accepted: rs.map((r) => r.id), rejected: failures.slice() };
+  }
+}
+
+/** Coordinate-wise median (`median`). */
+export class Median implements Strategy {
+  readonly name = 'median';
+  configureRound = allParticipants;
+  aggregateRound(_round: number, results: EncodedUpdate[], failures: Failure[], enc: Encoding, d: number): AggregateResult {
+    if (!results.length) return zeros(d, results, failures);
+    const rs = ordered(results);
+    const [m] = runKernel('median', { x: stack(rs, d) }, { n: rs.length, d }) as [Int32Array];
+    return { update: decodeI32(m, enc), accepted: rs.map((r) => r.id), rejected: failures.slice() };
+  }
+}
+
+/** Coordinate-wise trimmed mean (`trimmed-mean`): drops floor(beta n) values at each end. */
+export class TrimmedMean implements Strategy {
+  readonly name = 'trimmed-mean';
+  configureRound = allParticipants;
+  constructor(readonly beta = 0.2) {
+    checkNumber('TrimmedMean', 'beta', beta, false);
+    if (!(beta >= 0 && beta < 0.5)) throw new RangeError(`TrimmedMean: beta must be in [0, 0.5), got ${beta}`);
+  }
+  aggregateRound(_round: number, results: EncodedUpdate[], failures: Failure[], enc: Encoding, d: number): AggregateResult {
+    if (!results.length) return zeros(d, results, failures);
+    const rs = ordered(results);
+    const trim = Math.min(Math.floor(this.beta * rs.length), (rs.length - 1) >> 1);
+    const [m] = runKernel('trimmedMean', { x: stack(rs, d) }, { n: rs.length, d, trim }) as [Int32Array];
+    return { update: decodeI32(m, enc), accepted: rs.map((r) => r.id), rejected: failures.slice() };
+  }
+}
+
+/**
+ * Multi-Krum (`multi-krum`, Blanchard et al. 2017): with f assumed Byzantine, each update's score is the
+ * sum of its n - f - 2 smallest squared distances to the others (exact i64 distances); the m = n - f
+ * lowest-scoring updates are averaged (sample-weighted), the rest are rejected with their score.
+ */
+export class MultiKrum implements Strategy {
+  readonly name = 'multi-krum';
+  configureRound = allParticipants;
+  /** @param byzantineFraction the assumed Byzantine fraction f / n. */
+  constructor(readonly byzantineFraction = 0.2) {
+    checkNumber('MultiKrum', 'byzantineFraction', byzantineFraction, false);
+    if (!(byzantineFraction >= 0 && byzantineFraction < 0.5)) throw new RangeError(`MultiKrum: byzantineFraction must be in [0, 0.5), got ${byzantineFraction}`);
+  }
+  /** Krum scores (sum of the n - f - 2 nearest squared distances), in `rs` order. */
+  scores(rs: EncodedUpdate[], d: number, f: number): bigint[] {
+    const n = rs.length;
+    const [dist] = runKernel('pairwiseSqDist', { x: stack(rs, d) }, { n, d }) as [BigInt64Array];
+    const k = Math.max(1, n - f - 2);
+    return rs.map((_, i) => {
+      const row: bigint[] = [];
+      for (let q = 0; q < n; q++) if (q !== i) row.push(dist[i * n + q]!);
+      row.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      return row.slice(0, k).reduce((a, b) => a + b, 0n);
+    });
+  }
+  aggregateRound(round: number, results: EncodedUpdate[], failures: Failure[], enc: Encoding, d: number): AggregateResult {
+    if (results.length < 3) return new FedAvg().aggregateRound(round, results, failures, enc, d);
+    const rs = ordered(results);
+    const n = rs.length, f = Math.floor(this.byzantineFraction * n);
+    const s = this.scores(rs, d, f);
+    const rank = rs.map((_, i) => i).sort((a, b) => (s[a]! < s[b]! ? -1 : s[a]! > s[b]! ? 1 : a - b));
+    const keep = new Set(rank.slice(0, n - f));
+    const chosen = rs.filter((_, i) => keep.has(i));
+    const rejected = failures.concat(rs.filter((_, i) => !keep.has(i)).map((r) => ({ id: r.id, reason: `multi-krum: score ${s[rs.indexOf(r)]} among the ${f} highest` })));
+    const avg = new FedAvg().aggregateRound(round, chosen, [], enc, d);
+    return { update: avg.update, accepted: avg.accepted, rejected };
+  }
+}
+
+/** Rule names as the CLI spells them. */
+export const RULES = ['fedavg', 'median', 'trimmed-mean', 'multi-krum'] as const;
+export type RuleName = (typeof RULES)[number];
+
+/** A strategy by CLI name. */
+export function strategyByName(name: string, byzantineFraction = 0.2): Strategy {
+  switch (name) {
+    case 'fedavg': return new FedAvg();
+    case 'median': return new Median();
+    case 'trimmed-mean': return new TrimmedMean(Math.max(0.1, Math.min(0.45, byzantineFraction)));
+    case 'multi-krum': return new MultiKrum(byzantineFraction);
+    default: throw new RangeError(`unknown rule '${name}' (known: ${RULES.join(', ')})`);
+  }
+}
