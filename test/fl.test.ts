@@ -1,0 +1,178 @@
+// Federated-learning core: data, model, safetensors, strategies, the round loop.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ready } from '../host-node/index.js';
+import { loadDigits } from '../host-node/data.js';
+import { shardDirichlet, shardIid, trainTestSplit, type Dataset } from '../runtime/fl/data.js';
+import { Mlp, trainSgd } from '../runtime/fl/model.js';
+import { Rng, STREAMS } from '../runtime/fl/rng.js';
+import { fromSafetensors, paramsFromSafetensors, toSafetensors } from '../runtime/fl/safetensors.js';
+import { bitsFor, FedAvg, Median, MultiKrum, TrimmedMean, type EncodedUpdate } from '../runtime/fl/strategy.js';
+import { paramsSha256, participantId, simulate } from '../runtime/fl/simulate.js';
+
+await ready();
+const digits = loadDigits();
+const { train, test: held } = trainTestSplit(digits, 0.2, 1);
+
+test('digits: 1,797 rows of 64 pixels in [0, 1] and labels 0..9; the seeded split is 1,438 / 359 and replays', () => {
+  assert.equal(digits.n, 1797);
+  assert.ok(digits.x.every((v) => v >= 0 && v <= 1));
+  assert.deepEqual(new Set(digits.y), new Set([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]));
+  assert.equal(train.n, 1438);
+  assert.equal(held.n, 359);
+  const again = trainTestSplit(digits, 0.2, 1);
+  assert.deepEqual(again.test.y, held.y);
+  assert.notDeepEqual(trainTestSplit(digits, 0.2, 2).test.y, held.y);
+});
+
+function rowKeys(ds: Dataset): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < ds.n; i++) out.push(`${Array.from(ds.x.subarray(i * ds.features, (i + 1) * ds.features)).join(',')}|${ds.y[i]}`);
+  return out;
+}
+
+test('shards: IID sizes differ by at most one; Dirichlet shards partition the rows, none empty, and skew labels', () => {
+  const iid = shardIid(train, 20, 1);
+  const sizes = iid.map((s) => s.n);
+  assert.ok(Math.max(...sizes) - Math.min(...sizes) <= 1);
+  assert.equal(sizes.reduce((a, b) => a + b), train.n);
+  const dir = shardDirichlet(train, 20, 0.5, 1);
+  assert.ok(dir.every((s) => s.n > 0));
+  assert.deepEqual(dir.flatMap(rowKeys).sort(), rowKeys(train).sort());
+  // label skew: the mean share of a participant's most common label is far above the IID ~0.1-0.2
+  const topShare = (s: Dataset) => Math.max(...Array.from({ length: 10 }, (_, c) => s.y.filter((y) => y === c).length)) / s.n;
+  const meanTop = (ss: Dataset[]) => ss.reduce((a, s) => a + topShare(s), 0) / ss.length;
+  assert.ok(meanTop(dir) > meanTop(iid) + 0.15, `dirichlet ${meanTop(dir)} vs iid ${meanTop(iid)}`);
+  assert.throws(() => shardDirichlet(train, 20, 0, 1), RangeError);
+  assert.throws(() => shardIid(train, 0, 1), RangeError);
+});
+
+test('Rng: gamma draws have mean ~shape (fixed seed), ints are in range, streams are independent', () => {
+  for (const shape of [0.5, 1, 3]) {
+    const r = new Rng(7, STREAMS.shard);
+    let s = 0;
+    const n = 20000;
+    for (let i = 0; i < n; i++) s += r.gamma(shape);
+    assert.ok(Math.abs(s / n - shape) < 0.05 * shape + 0.02, `gamma(${shape}) mean ${s / n}`);
+  }
+  const r = new Rng(1, 1);
+  for (let i = 0; i < 1000; i++) { const v = r.int(7); assert.ok(v >= 0 && v < 7 && Number.isInteger(v)); }
+  assert.notEqual(new Rng(1, 1).u32(), new Rng(1, 2).u32());
+  assert.equal(new Rng(1, 1, 3, 2).u32(), new Rng(1, 1, 3, 2).u32());
+  assert.throws(() => new Rng(-1, 1), RangeError);
+});
+
+test('MLP gradient matches central finite differences', () => {
+  const m = new Mlp([6, 5, 3], { backend: 'js' });
+  const w = m.init(3);
+  const x = new Float32Array(4 * 6).map((_, i) => ((i * 37) % 11) / 11);
+  const y = new Int32Array([0, 2, 1, 2]);
+  const { grad } = m.lossAndGrad(w, x, y, 4);
+  const lossAt = (v: Float32Array) => m.lossAndGrad(v, x, y, 4).loss;
+  for (const i of [0, 7, 29, 30, 34, 40, m.size - 1]) {
+    const h = 1e-2;
+    const a = w.slice(), b = w.slice();
+    a[i] += h; b[i] -= h;
+    const fd = (lossAt(a) - lossAt(b)) / (2 * h);
+    assert.ok(Math.abs(fd - grad[i]!) < 2e-3 + 0.05 * Math.abs(fd), `param ${i}: analytic ${grad[i]} vs numeric ${fd}`);
+  }
+});
+
+test('MLP training gives the same bits on js, wasm and wasm-simd', async () => {
+  const hashes = [];
+  for (const backend of ['js', 'wasm', 'wasm-simd']) {
+    const m = new Mlp([64, 32, 10], { backend });
+    const w = m.init(5);
+    trainSgd(m, w, train.x.subarray(0, 200 * 64), train.y.subarray(0, 200), { lr: 0.1, momentum: 0.9, batch: 16, epochs: 2 }, new Rng(5, STREAMS.shuffle));
+    hashes.push(await paramsSha256(w));
+  }
+  assert.equal(new Set(hashes).size, 1, hashes.join(' '));
+});
+
+test('central training of the 64-32-10 MLP reaches >= 0.95 on the held-out digits', () => {
+  const m = new Mlp();
+  const w = m.init(1);
+  const rng = new Rng(1, STREAMS.shuffle);
+  for (let e = 0; e < 20; e++) trainSgd(m, w, train.x, train.y, { lr: 0.1, momentum: 0.9, batch: 32, epochs: 1 }, rng);
+  const { accuracy } = m.evaluate(w, held.x, held.y);
+  assert.ok(accuracy >= 0.95, `central accuracy ${accuracy}`);
+});
+
+test('safetensors: round trip, 8-byte aligned header, exact layout; malformed files are rejected', () => {
+  const m = new Mlp();
+  const w = m.init(2);
+  const bytes = toSafetensors(w, m.layout, { format: 'pt' });
+  const hlen = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+  assert.equal((8 + hlen) % 8, 0);
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + hlen)));
+  assert.deepEqual(header['fc1.weight'], { dtype: 'F32', shape: [32, 64], data_offsets: [0, 8192] });
+  assert.deepEqual(header.__metadata__, { format: 'pt' });
+  const file = fromSafetensors(bytes);
+  assert.deepEqual(paramsFromSafetensors(file, m.layout, m.size), w);
+  assert.throws(() => fromSafetensors(bytes.subarray(0, 4)), RangeError);
+  const bad = bytes.slice();
+  new DataView(bad.buffer).setBigUint64(0, BigInt(bytes.length), true);
+  assert.throws(() => fromSafetensors(bad), /header length/);
+  const other = new Mlp([64, 16, 10]);
+  assert.throws(() => paramsFromSafetensors(file, other.layout, other.size), /shape/);
+});
+
+function enc(id: string, values: number[], samples = 1): EncodedUpdate {
+  return { id, values: new Int32Array(values), samples };
+}
+
+test('strategies: exact results on the fixed-point values, independent of arrival order', () => {
+  const e = { clip: 1, bits: 10 };
+  const rs = [enc('a', [1024, 0, -512], 3), enc('b', [0, 1024, 512], 1), enc('c', [512, 512, 0], 4)];
+  const fed = new FedAvg().aggregateRound(1, rs, [], e, 3);
+  // weighted mean: (3*1024 + 4*512) / 8 / 1024 = 0.625, (1024 + 4*512) / 8 / 1024 = 0.375, (-1536 + 512) / 8 / 1024 = -0.125
+  assert.deepEqual(Array.from(fed.update), [0.625, 0.375, -0.125]);
+  assert.deepEqual(new FedAvg().aggregateRound(1, rs.slice().reverse(), [], e, 3).update, fed.update);
+  assert.deepEqual(Array.from(new Median().aggregateRound(1, rs, [], e, 3).update), [0.5, 0.5, 0]);
+  assert.deepEqual(Array.from(new TrimmedMean(0.34).aggregateRound(1, rs, [], e, 3).update), [0.5, 0.5, 0]);
+  // Multi-Krum rejects the one far-away update
+  const honest = Array.from({ length: 6 }, (_, i) => enc(`h${i}`, [100 + i, 200 - i, 50]));
+  const k = new MultiKrum(0.2).aggregateRound(1, [...honest, enc('z', [100000, -100000, 0])], [], e, 3);
+  assert.ok(k.rejected.some((f) => f.id === 'z' && /multi-krum/.test(f.reason)));
+  assert.ok(!k.accepted.includes('z'));
+  assert.equal(bitsFor(20), 24);
+  assert.equal(bitsFor(1000), 21);
+  assert.throws(() => new TrimmedMean(0.5), RangeError);
+});
+
+test('simulate: same seed, same final weights (SHA-256) on js and wasm-simd; another seed differs', async () => {
+  const shards = shardIid(train, 5, 1);
+  const run = async (backend: string, seed: number) => paramsSha256(simulate(shards, held, { rounds: 3, seed, kernel: { backend } }).params);
+  const a = await run('wasm-simd', 1);
+  assert.equal(await run('wasm-simd', 1), a);
+  assert.equal(await run('js', 1), a);
+  assert.notEqual(await run('wasm-simd', 2), a);
+});
+
+test('simulate: FedAvg, IID, 20 participants x 30 rounds reaches >= 0.94 on the held-out digits', () => {
+  const res = simulate(shardIid(train, 20, 1), held, { rounds: 30, rule: 'fedavg', seed: 1 });
+  const acc = res.rows[res.rows.length - 1]!.accuracy;
+  assert.ok(acc >= 0.94, `accuracy ${acc}`);
+  assert.equal(res.rows.length, 30);
+  assert.ok(res.rows.every((r) => r.rejected === 0 && r.bytesPerParticipant === 8 * res.model.size));
+});
+
+test('simulate: a wrong-length, a NaN, an unknown and a duplicate submission are rejected with reasons; the round completes', () => {
+  const shards = shardIid(train, 6, 1);
+  const res = simulate(shards, held, {
+    rounds: 2, rule: 'median', seed: 1,
+    tamper: (id, _r, u) => (id === participantId(1) ? u.subarray(1) : id === participantId(2) ? u.map((v, i) => (i === 3 ? NaN : v)) : u),
+    intruders: (_r, d) => [{ id: 'mallory', values: new Int32Array(d), samples: 1 }, { id: participantId(0), values: new Int32Array(d), samples: 1 }],
+  });
+  for (const row of res.rows) {
+    const why = new Map(row.failures.map((f) => [f.id, f.reason]));
+    assert.equal(row.rejected, 4);
+    assert.match(why.get(participantId(1))!, /length/);
+    assert.match(why.get(participantId(2))!, /NaN|finite/i);
+    assert.match(why.get('mallory')!, /unknown participant/);
+    assert.match(why.get(participantId(0))!, /duplicate/);
+  }
+  assert.ok(res.rows[1]!.accuracy > 0.3);
+  assert.throws(() => simulate(shards, held, { rule: 'nope' }), RangeError);
+  assert.throws(() => simulate([], held), RangeError);
+});
