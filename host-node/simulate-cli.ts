@@ -5,9 +5,10 @@
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { shardDirichlet, shardIid, trainTestSplit } from '../runtime/fl/data.js';
+import { shardDirichlet, shardIid, trainTestSplit, type Dataset } from '../runtime/fl/data.js';
 import { paramsSha256, simulate } from '../runtime/fl/simulate.js';
 import { RULES } from '../runtime/fl/strategy.js';
+import { ATTACKS } from '../runtime/fl/attacks.js';
 import { loadDigits } from './data.js';
 import { ready } from './index.js';
 
@@ -25,7 +26,8 @@ export async function simulateMain(args: string[]): Promise<number> {
     options: {
       participants: { type: 'string' }, rounds: { type: 'string' }, rule: { type: 'string', default: 'fedavg' },
       iid: { type: 'boolean', default: false }, alpha: { type: 'string' }, seed: { type: 'string' },
-      json: { type: 'string' }, backend: { type: 'string' },
+      json: { type: 'string' }, backend: { type: 'string' }, attack: { type: 'string' }, byzantine: { type: 'string' },
+      matrix: { type: 'boolean', default: false },
     },
   });
   const participants = num('participants', values.participants, 20, 1, 1437, true);
@@ -33,15 +35,20 @@ export async function simulateMain(args: string[]): Promise<number> {
   const seed = num('seed', values.seed, 1, 0, Number.MAX_SAFE_INTEGER, true);
   const rule = values.rule!;
   if (!(RULES as readonly string[]).includes(rule)) throw new RangeError(`simulate: --rule must be one of ${RULES.join(', ')}, got '${rule}'`);
+  const attack = values.attack;
+  if (attack !== undefined && !(ATTACKS as readonly string[]).includes(attack)) throw new RangeError(`simulate: --attack must be one of ${ATTACKS.join(', ')}, got '${attack}'`);
+  const byzantine = num('byzantine', values.byzantine, attack || values.matrix ? 0.2 : 0, 0, 0.99);
+  if (values.byzantine !== undefined && !attack && !values.matrix) throw new RangeError('simulate: --byzantine needs --attack NAME');
   if (values.iid && values.alpha !== undefined) throw new RangeError('simulate: give --iid or --alpha, not both');
   const alpha = values.alpha === undefined ? undefined : num('alpha', values.alpha, 0.5, 1e-3, 1e6);
   await ready();
   const { train, test } = trainTestSplit(loadDigits(), 0.2, seed);
   const shards = alpha === undefined ? shardIid(train, participants, seed) : shardDirichlet(train, participants, alpha, seed);
-  console.log(`meshwork simulate: ${participants} participants, ${rounds} rounds, rule ${rule}, ${alpha === undefined ? 'IID' : `non-IID (alpha ${alpha})`}, seed ${seed}; digits ${train.n} train / ${test.n} test`);
+  if (values.matrix) return matrix(shards, test, values.rounds === undefined ? 60 : rounds, seed, byzantine, values.json);
+  console.log(`meshwork simulate: ${participants} participants, ${rounds} rounds, rule ${rule}${attack ? `, attack ${attack} by ${Math.floor(byzantine * participants)} Byzantine` : ''}, ${alpha === undefined ? 'IID' : `non-IID (alpha ${alpha})`}, seed ${seed}; digits ${train.n} train / ${test.n} test`);
   const tty = process.stdout.isTTY;
   const result = simulate(shards, test, {
-    rounds, rule, seed, kernel: values.backend ? { backend: values.backend } : {},
+    rounds, rule, seed, ...(attack ? { attack, byzantine } : {}), kernel: values.backend ? { backend: values.backend } : {},
     onRound: (r) => {
       const line = `round ${String(r.round).padStart(4)}/${rounds}  accuracy ${r.accuracy.toFixed(4)}  loss ${r.loss.toFixed(4)}  epsilon ${r.epsilon ?? '-'}  rejected ${r.rejected}`;
       if (tty) process.stdout.write(`\r${line}`);
@@ -56,10 +63,41 @@ export async function simulateMain(args: string[]): Promise<number> {
   console.log(`final loss      ${last.loss.toFixed(4)}`);
   console.log(`rounds time     ${(result.ms / 1000).toFixed(2)} s (in-process, after start-up)`);
   console.log(`bytes/participant/round  ${last.bytesPerParticipant}`);
+  if (result.byzantine.length) {
+    const byz = new Set(result.byzantine);
+    const mean = (ids: string[]) => ids.reduce((a, id) => a + result.reputation.get(id)!, 0) / Math.max(1, ids.length);
+    const all = [...result.reputation.keys()];
+    console.log(`detector        reputation: Byzantine ${mean(all.filter((id) => byz.has(id))).toFixed(2)}, honest ${mean(all.filter((id) => !byz.has(id))).toFixed(2)} (flagged this round: ${last.flagged.length})`);
+  }
   console.log(`weights sha256  ${await paramsSha256(result.params)}`);
   if (values.json) {
     writeFileSync(values.json, JSON.stringify(result.rows.map(({ failures: _f, ...r }) => r), null, 1));
     console.log(`wrote ${result.rows.length} rows to ${values.json}`);
+  }
+  return 0;
+}
+
+/** Every rule against every attack (and none): final accuracy, printed as a table and optionally as JSON. */
+function matrix(shards: Dataset[], test: Dataset, rounds: number, seed: number, byzantine: number, json: string | undefined): number {
+  const attacks = ['none', ...ATTACKS];
+  console.log(`meshwork simulate --matrix: ${shards.length} participants, ${Math.floor(byzantine * shards.length)} Byzantine, ${rounds} rounds, seed ${seed}: final accuracy`);
+  console.log('rule'.padEnd(15) + attacks.map((a) => a.padStart(18)).join(''));
+  const out: { rule: string; attack: string; accuracy: number }[] = [];
+  for (const rule of RULES) {
+    const cells: string[] = [];
+    for (const attack of attacks) {
+      const res = simulate(shards, test, { rounds, rule, seed, ...(attack === 'none' ? {} : { attack, byzantine }) });
+      const accuracy = res.rows[res.rows.length - 1]!.accuracy;
+      out.push({ rule, attack, accuracy });
+      cells.push(accuracy.toFixed(3));
+      if (process.stdout.isTTY) process.stdout.write(`\r${rule.padEnd(15)}${cells.map((c) => c.padStart(18)).join('')}`);
+    }
+    if (process.stdout.isTTY) process.stdout.write('\r');
+    console.log(rule.padEnd(15) + cells.map((c) => c.padStart(18)).join(''));
+  }
+  if (json) {
+    writeFileSync(json, JSON.stringify(out, null, 1));
+    console.log(`wrote ${out.length} rows to ${json}`);
   }
   return 0;
 }

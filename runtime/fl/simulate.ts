@@ -7,11 +7,12 @@
  * @module
  */
 import { checkInt, checkNumber } from '../errors.js';
-import type { RunOptions } from '../registry.js';
+import { runKernel, type RunOptions } from '../registry.js';
 import type { Dataset } from './data.js';
 import { Mlp, trainSgd } from './model.js';
 import { Rng, STREAMS } from './rng.js';
-import { bitsFor, encodeUpdate, strategyByName, type EncodedUpdate, type Encoding, type Failure, type Strategy } from './strategy.js';
+import { attackByName, type Attack, type AttackParams } from './attacks.js';
+import { bitsFor, encodeUpdate, stack, strategyByName, type EncodedUpdate, type Encoding, type Failure, type Strategy } from './strategy.js';
 
 /** Options of {@link simulate}; every field has a default. */
 export interface SimulationOptions {
@@ -36,6 +37,11 @@ export interface SimulationOptions {
   bits?: number;
   /** Assumed Byzantine fraction for the robust rules. */
   byzantineFraction: number;
+  /** A Byzantine attack (CLI name or object) played by `byzantine` of the participants. */
+  attack?: string | Attack;
+  /** Fraction of participants that are Byzantine (chosen by the seed). */
+  byzantine: number;
+  attackParams?: Partial<AttackParams>;
   /** Kernel backend (default: the best ready one). */
   kernel: RunOptions;
   /** Called after every round. */
@@ -61,11 +67,17 @@ export interface RoundRow {
   bytesPerParticipant: number;
   /** Why each rejected participant did not count. */
   failures: Failure[];
+  /** Participants the detector flagged this round (distance to the median > 4x the median distance). */
+  flagged: string[];
 }
 
 /** The outcome of a simulation. */
 export interface SimulationResult {
   rows: RoundRow[];
+  /** Reputation per participant in [0, 1]: r <- 0.8 r + 0.2 (not flagged), starting at 1. */
+  reputation: Map<string, number>;
+  /** The Byzantine participants. */
+  byzantine: string[];
   params: Float32Array;
   model: Mlp;
   /** Wall time of the rounds (ms), excluding data loading and backend start-up. */
@@ -86,6 +98,7 @@ export const DEFAULTS: Omit<SimulationOptions, 'onRound' | 'tamper' | 'intruders
   serverMomentum: 0,
   clip: 100,
   byzantineFraction: 0.2,
+  byzantine: 0,
   kernel: {},
 };
 
@@ -117,19 +130,37 @@ export function simulate(shards: Dataset[], test: Dataset, options: Partial<Simu
   const params = model.init(o.seed);
   const velocity = new Float32Array(d);
   const sampleRng = new Rng(o.seed, STREAMS.sample);
+  checkNumber('simulate', 'byzantine', o.byzantine);
+  if (!(o.byzantine >= 0 && o.byzantine < 1)) throw new RangeError(`simulate: byzantine must be in [0, 1), got ${o.byzantine}`);
+  const attack = o.attack === undefined ? undefined : typeof o.attack === 'string' ? attackByName(o.attack, o.attackParams) : o.attack;
+  if (attack && o.byzantine === 0) throw new RangeError('simulate: an attack needs byzantine > 0');
+  const order = ids.slice();
+  new Rng(o.seed, STREAMS.attack).shuffle(order);
+  const byzantine = new Set(attack ? order.slice(0, Math.floor(o.byzantine * ids.length)) : []);
+  const reputation = new Map(ids.map((id) => [id, 1]));
   const rows: RoundRow[] = [];
   const t0 = performance.now();
   for (let r = 1; r <= rounds; r++) {
     const selected = strategy.configureRound(r, ids, sampleRng);
     const results: EncodedUpdate[] = [];
     const failures: Failure[] = [];
+    const trained = new Map<string, Float32Array>();
     for (const id of selected) {
       const p = byId.get(id)!;
       const shard = shards[p]!;
       const local = params.slice();
-      trainSgd(model, local, shard.x, shard.y, { lr: o.lr * o.lrDecay ** (r - 1), momentum: o.momentum, batch: o.batch, epochs: o.localEpochs }, new Rng(o.seed, STREAMS.shuffle, p, r));
-      let update: Float32Array = new Float32Array(d);
+      const labels = attack?.poisonLabels && byzantine.has(id) ? shard.y.map((y) => model.classes - 1 - y) : shard.y;
+      trainSgd(model, local, shard.x, labels, { lr: o.lr * o.lrDecay ** (r - 1), momentum: o.momentum, batch: o.batch, epochs: o.localEpochs }, new Rng(o.seed, STREAMS.shuffle, p, r));
+      const update = new Float32Array(d);
       for (let i = 0; i < d; i++) update[i] = local[i]! - params[i]!;
+      trained.set(id, update);
+    }
+    const honest = selected.filter((id) => !byzantine.has(id)).map((id) => trained.get(id)!);
+    const attackRng = new Rng(o.seed, STREAMS.attack, 1, r);
+    for (const id of selected) {
+      const p = byId.get(id)!;
+      let update: Float32Array = trained.get(id)!;
+      if (attack && byzantine.has(id)) update = attack.craft(update, honest, { n: selected.length, f: byzantine.size, rng: attackRng });
       if (o.tamper) update = o.tamper(id, r, update);
       // The aggregator's checks: right length, finite (encode rejects NaN/Inf).
       if (!(update instanceof Float32Array) || update.length !== d) {
@@ -137,7 +168,7 @@ export function simulate(shards: Dataset[], test: Dataset, options: Partial<Simu
         continue;
       }
       try {
-        results.push({ id, values: encodeUpdate(update, enc, o.seed, STREAMS.encode, (r * shards.length + p) * d, o.kernel), samples: shard.n });
+        results.push({ id, values: encodeUpdate(update, enc, o.seed, STREAMS.encode, (r * shards.length + p) * d, o.kernel), samples: shards[p]!.n });
       } catch (e) {
         failures.push({ id, reason: (e as Error).message });
       }
@@ -147,6 +178,8 @@ export function simulate(shards: Dataset[], test: Dataset, options: Partial<Simu
       if (!selectedSet.has(extra.id)) failures.push({ id: extra.id, reason: `${byId.has(extra.id) ? 'not selected this round' : 'unknown participant'}` });
       else failures.push({ id: extra.id, reason: 'duplicate submission' });
     }
+    const flagged = detect(results, d);
+    for (const res of results) reputation.set(res.id, 0.8 * reputation.get(res.id)! + (flagged.includes(res.id) ? 0 : 0.2));
     const agg = strategy.aggregateRound(r, results, failures, enc, d);
     // Server optimizer: v = beta v + update; params += serverLr v (f32).
     const beta = Math.fround(o.serverMomentum), slr = Math.fround(o.serverLr);
@@ -155,11 +188,26 @@ export function simulate(shards: Dataset[], test: Dataset, options: Partial<Simu
       params[i] = params[i]! + Math.fround(slr * velocity[i]!);
     }
     const ev = model.evaluate(params, test.x, test.y);
-    const row: RoundRow = { round: r, accuracy: ev.accuracy, loss: ev.loss, epsilon: null, rejected: agg.rejected.length, bytesPerParticipant: 8 * d, failures: agg.rejected };
+    const row: RoundRow = { round: r, accuracy: ev.accuracy, loss: ev.loss, epsilon: null, rejected: agg.rejected.length, bytesPerParticipant: 8 * d, failures: agg.rejected, flagged };
     rows.push(row);
     o.onRound?.(row);
   }
-  return { rows, params, model, ms: performance.now() - t0 };
+  return { rows, params, model, ms: performance.now() - t0, reputation, byzantine: [...byzantine].sort() };
+}
+
+/**
+ * The per-round detector: each update's squared distance to the coordinate-wise median (f64, fixed order),
+ * over the median of those distances; above 4 is flagged.
+ */
+export function detect(results: EncodedUpdate[], d: number): string[] {
+  const n = results.length;
+  if (n < 3) return [];
+  const rs = results.slice().sort((a, b) => (a.id < b.id ? -1 : 1));
+  const [med] = runKernel('median', { x: stack(rs, d) }, { n, d }) as [Int32Array];
+  const dist = rs.map((r) => { let s = 0; for (let i = 0; i < d; i++) { const t = r.values[i]! - med[i]!; s += t * t; } return s; });
+  const sorted = dist.slice().sort((a, b) => a - b);
+  const m = sorted[n >> 1]!;
+  return rs.filter((_, i) => dist[i]! > 4 * m).map((r) => r.id);
 }
 
 /** SHA-256 (hex) of a parameter vector's bytes (WebCrypto: Node and browsers). */

@@ -181,8 +181,45 @@ export class MultiKrum implements Strategy {
   }
 }
 
+/**
+ * Centered clipping (`centered-clip`, Karimireddy, He and Jaggi 2021): starting from the coordinate-wise
+ * median v, `iterations` times v <- v + (1/n) sum_i clip_tau(x_i - v), with clip_tau scaling a difference
+ * down to L2 norm tau, and tau the median of the distances |x_i - v| at the start. Runs on the integer
+ * values in f64 in a fixed order (deterministic, not exact: the result is rounded to integers once, at
+ * the end).
+ */
+export class CenteredClip implements Strategy {
+  readonly name = 'centered-clip';
+  configureRound = allParticipants;
+  constructor(readonly iterations = 3) {
+    checkInt('CenteredClip', 'iterations', iterations, 1, 100);
+  }
+  aggregateRound(_round: number, results: EncodedUpdate[], failures: Failure[], enc: Encoding, d: number): AggregateResult {
+    if (!results.length) return zeros(d, results, failures);
+    const rs = ordered(results);
+    const n = rs.length;
+    const [med] = runKernel('median', { x: stack(rs, d) }, { n, d }) as [Int32Array];
+    const v = Float64Array.from(med);
+    const dist = (x: Int32Array): number => { let s = 0; for (let i = 0; i < d; i++) { const t = x[i]! - v[i]!; s += t * t; } return Math.sqrt(s); };
+    const d0 = rs.map((r) => dist(r.values)).sort((a, b) => a - b);
+    const tau = n % 2 ? d0[n >> 1]! : (d0[n / 2 - 1]! + d0[n / 2]!) / 2;
+    for (let it = 0; it < this.iterations; it++) {
+      const step = new Float64Array(d);
+      for (const r of rs) {
+        const norm = dist(r.values);
+        const f = norm > tau ? tau / norm : 1;
+        for (let i = 0; i < d; i++) step[i] += (r.values[i]! - v[i]!) * f;
+      }
+      for (let i = 0; i < d; i++) v[i] += step[i]! / n;
+    }
+    const out = new Int32Array(d);
+    for (let i = 0; i < d; i++) out[i] = Math.round(v[i]!);
+    return { update: decodeI32(out, enc), accepted: rs.map((r) => r.id), rejected: failures.slice() };
+  }
+}
+
 /** Rule names as the CLI spells them. */
-export const RULES = ['fedavg', 'median', 'trimmed-mean', 'multi-krum'] as const;
+export const RULES = ['fedavg', 'median', 'trimmed-mean', 'multi-krum', 'centered-clip'] as const;
 export type RuleName = (typeof RULES)[number];
 
 /** A strategy by CLI name. */
@@ -192,6 +229,7 @@ export function strategyByName(name: string, byzantineFraction = 0.2): Strategy 
     case 'median': return new Median();
     case 'trimmed-mean': return new TrimmedMean(Math.max(0.1, Math.min(0.45, byzantineFraction)));
     case 'multi-krum': return new MultiKrum(byzantineFraction);
+    case 'centered-clip': return new CenteredClip();
     default: throw new RangeError(`unknown rule '${name}' (known: ${RULES.join(', ')})`);
   }
 }
