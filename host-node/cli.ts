@@ -19,7 +19,8 @@ commands:
                                          benchmarks against tfjs-wasm and plain-JS baselines
   simulate [--participants N] [--rounds R] [--rule fedavg|median|trimmed-mean|multi-krum|centered-clip]
            [--attack sign-flip|label-flip|gaussian|alie|ipm|model-replacement --byzantine FRACTION]
-           [--iid|--alpha A] [--seed S] [--json FILE] [--backend NAME] [--matrix]
+           [--dp-epsilon E [--sample-rate Q]] [--iid|--alpha A] [--seed S] [--json FILE]
+           [--backend NAME] [--matrix]
                                          federated learning on the shipped digits, in-process
   start                                  info, then a short bench
 `;

@@ -9,6 +9,7 @@ import { shardDirichlet, shardIid, trainTestSplit, type Dataset } from '../runti
 import { paramsSha256, simulate } from '../runtime/fl/simulate.js';
 import { RULES } from '../runtime/fl/strategy.js';
 import { ATTACKS } from '../runtime/fl/attacks.js';
+import { noiseMultiplierFor } from '../runtime/fl/accountant.js';
 import { loadDigits } from './data.js';
 import { ready } from './index.js';
 
@@ -27,10 +28,10 @@ export async function simulateMain(args: string[]): Promise<number> {
       participants: { type: 'string' }, rounds: { type: 'string' }, rule: { type: 'string', default: 'fedavg' },
       iid: { type: 'boolean', default: false }, alpha: { type: 'string' }, seed: { type: 'string' },
       json: { type: 'string' }, backend: { type: 'string' }, attack: { type: 'string' }, byzantine: { type: 'string' },
-      matrix: { type: 'boolean', default: false },
+      matrix: { type: 'boolean', default: false }, 'dp-epsilon': { type: 'string' }, 'sample-rate': { type: 'string' },
     },
   });
-  const participants = num('participants', values.participants, 20, 1, 1437, true);
+  const participants = num('participants', values.participants, 20, 1, 1438, true);
   const rounds = num('rounds', values.rounds, 30, 1, 100000, true);
   const seed = num('seed', values.seed, 1, 0, Number.MAX_SAFE_INTEGER, true);
   const rule = values.rule!;
@@ -44,13 +45,17 @@ export async function simulateMain(args: string[]): Promise<number> {
   await ready();
   const { train, test } = trainTestSplit(loadDigits(), 0.2, seed);
   const shards = alpha === undefined ? shardIid(train, participants, seed) : shardDirichlet(train, participants, alpha, seed);
+  const dpEps = values['dp-epsilon'] === undefined ? undefined : num('dp-epsilon', values['dp-epsilon'], 8, 0.01, 1000);
+  const q = num('sample-rate', values['sample-rate'], 0.1, 1e-6, 1);
+  if (dpEps !== undefined && (attack || values.matrix)) throw new RangeError('simulate: --dp-epsilon runs DP-FedAvg; it does not combine with --attack or --matrix yet');
+  const dp = dpEps === undefined ? undefined : { q, noiseMultiplier: noiseMultiplierFor(dpEps, 1e-5, q, rounds), targetEpsilon: dpEps, delta: 1e-5 };
   if (values.matrix) return matrix(shards, test, values.rounds === undefined ? 60 : rounds, seed, byzantine, values.json);
-  console.log(`meshwork simulate: ${participants} participants, ${rounds} rounds, rule ${rule}${attack ? `, attack ${attack} by ${Math.floor(byzantine * participants)} Byzantine` : ''}, ${alpha === undefined ? 'IID' : `non-IID (alpha ${alpha})`}, seed ${seed}; digits ${train.n} train / ${test.n} test`);
+  console.log(`meshwork simulate: ${participants} participants, ${rounds} rounds, ${dp ? `DP-FedAvg (q ${q}, noise multiplier ${dp.noiseMultiplier.toFixed(3)}, epsilon <= ${dpEps} at delta 1e-5)` : `rule ${rule}`}${attack ? `, attack ${attack} by ${Math.floor(byzantine * participants)} Byzantine` : ''}, ${alpha === undefined ? 'IID' : `non-IID (alpha ${alpha})`}, seed ${seed}; digits ${train.n} train / ${test.n} test`);
   const tty = process.stdout.isTTY;
   const result = simulate(shards, test, {
-    rounds, rule, seed, ...(attack ? { attack, byzantine } : {}), kernel: values.backend ? { backend: values.backend } : {},
+    rounds, rule, seed, ...(attack ? { attack, byzantine } : {}), ...(dp ? { dp, clip: 1, lrDecay: 1 } : {}), kernel: values.backend ? { backend: values.backend } : {},
     onRound: (r) => {
-      const line = `round ${String(r.round).padStart(4)}/${rounds}  accuracy ${r.accuracy.toFixed(4)}  loss ${r.loss.toFixed(4)}  epsilon ${r.epsilon ?? '-'}  rejected ${r.rejected}`;
+      const line = `round ${String(r.round).padStart(4)}/${rounds}  accuracy ${r.accuracy.toFixed(4)}  loss ${r.loss.toFixed(4)}  epsilon ${r.epsilon === null ? '-' : r.epsilon.toFixed(3)}  rejected ${r.rejected}`;
       if (tty) process.stdout.write(`\r${line}`);
       else if (r.round % 10 === 0 || r.round === rounds) console.log(line);
     },
@@ -61,6 +66,7 @@ export async function simulateMain(args: string[]): Promise<number> {
   console.log('');
   console.log(`final accuracy  ${last.accuracy.toFixed(4)} (best ${best.accuracy.toFixed(4)} at round ${best.round})`);
   console.log(`final loss      ${last.loss.toFixed(4)}`);
+  if (last.epsilon !== null) console.log(`privacy spent   epsilon ${last.epsilon.toFixed(3)} at delta 1e-5 (RDP, Poisson-sampled Gaussian)`);
   console.log(`rounds time     ${(result.ms / 1000).toFixed(2)} s (in-process, after start-up)`);
   console.log(`bytes/participant/round  ${last.bytesPerParticipant}`);
   if (result.byzantine.length) {

@@ -216,3 +216,36 @@ test('normalQuantile inverts the normal CDF (table values)', async () => {
   assert.ok(Math.abs(normalQuantile(0.01) + 2.326348) < 1e-6);
   assert.throws(() => normalQuantile(1), RangeError);
 });
+
+test('discrete Gaussian: exact sampler frequencies at sigma = 1 and the std at sigma = 1000', async () => {
+  const { discreteGaussian } = await import('../runtime/fl/dp.js');
+  const r = new Rng(3, STREAMS.noise);
+  const n = 40000, counts = new Map<number, number>();
+  for (let i = 0; i < n; i++) { const v = Number(discreteGaussian(r, 1n, 1n)); counts.set(v, (counts.get(v) ?? 0) + 1); }
+  const norm = Array.from({ length: 41 }, (_, k) => Math.exp(-((k - 20) ** 2) / 2)).reduce((a, b) => a + b);
+  for (const k of [0, 1, -1, 2, -2]) {
+    const p = Math.exp(-(k * k) / 2) / norm;
+    const got = (counts.get(k) ?? 0) / n;
+    assert.ok(Math.abs(got - p) < 4 * Math.sqrt((p * (1 - p)) / n), `P(${k}) ${got} vs ${p}`);
+  }
+  let s2 = 0;
+  for (let i = 0; i < 5000; i++) s2 += Number(discreteGaussian(r, 1000000n, 1n)) ** 2;
+  assert.ok(Math.abs(Math.sqrt(s2 / 5000) / 1000 - 1) < 0.05);
+  assert.throws(() => discreteGaussian(r, 0n, 1n), RangeError);
+});
+
+test('DP-FedAvg (user level): 1,000 participants, q = 0.1, epsilon <= 8 at delta 1e-5: accuracy >= 0.80, stops at the budget, replays', async () => {
+  const { noiseMultiplierFor } = await import('../runtime/fl/accountant.js');
+  const shards = shardIid(train, 1000, 1);
+  const z = noiseMultiplierFor(8, 1e-5, 0.1, 100);
+  const dp = { q: 0.1, noiseMultiplier: z, targetEpsilon: 8, delta: 1e-5 };
+  const res = simulate(shards, held, { rounds: 100, seed: 1, clip: 1, lrDecay: 1, dp });
+  const last = res.rows[res.rows.length - 1]!;
+  assert.equal(res.rows.length, 100);
+  assert.ok(last.epsilon! <= 8 && last.epsilon! > 7.9, `epsilon ${last.epsilon}`);
+  assert.ok(last.accuracy >= 0.8, `accuracy ${last.accuracy}`);
+  // the same budget with twice the rounds allowed: training stops when the next round would exceed it
+  const capped = simulate(shards, held, { rounds: 200, seed: 1, clip: 1, lrDecay: 1, dp });
+  assert.equal(capped.rows.length, 100);
+  assert.equal(await paramsSha256(capped.params), await paramsSha256(res.params));
+});

@@ -12,6 +12,7 @@ import type { Dataset } from './data.js';
 import { Mlp, trainSgd } from './model.js';
 import { Rng, STREAMS } from './rng.js';
 import { attackByName, type Attack, type AttackParams } from './attacks.js';
+import { DpFedAvg, type DpOptions } from './dp.js';
 import { bitsFor, encodeUpdate, stack, strategyByName, type EncodedUpdate, type Encoding, type Failure, type Strategy } from './strategy.js';
 
 /** Options of {@link simulate}; every field has a default. */
@@ -42,6 +43,8 @@ export interface SimulationOptions {
   /** Fraction of participants that are Byzantine (chosen by the seed). */
   byzantine: number;
   attackParams?: Partial<AttackParams>;
+  /** User-level DP-FedAvg (replaces `rule`): Poisson sampling, discrete Gaussian noise, stops at the target epsilon. */
+  dp?: DpOptions;
   /** Kernel backend (default: the best ready one). */
   kernel: RunOptions;
   /** Called after every round. */
@@ -120,13 +123,15 @@ export function simulate(shards: Dataset[], test: Dataset, options: Partial<Simu
   checkNumber('simulate', 'lrDecay', o.lrDecay, true);
   checkNumber('simulate', 'serverLr', o.serverLr, true);
   checkNumber('simulate', 'serverMomentum', o.serverMomentum);
-  const strategy = typeof o.rule === 'string' ? strategyByName(o.rule, o.byzantineFraction) : o.rule;
+  const dp = o.dp ? new DpFedAvg(o.dp, new Rng(o.seed, STREAMS.noise)) : undefined;
+  const strategy = dp ?? (typeof o.rule === 'string' ? strategyByName(o.rule, o.byzantineFraction) : o.rule);
   const model = new Mlp(o.sizes, o.kernel);
   if (shards.some((s) => s.features !== model.inputs)) throw new RangeError(`simulate: every shard must have ${model.inputs} features`);
   const d = model.size;
   const ids = shards.map((_, p) => participantId(p));
   const byId = new Map(ids.map((id, p) => [id, p]));
-  const enc: Encoding = { clip: o.clip, bits: o.bits ?? bitsFor(shards.length) };
+  // With DP the integer sum also carries noise of std z * 2^bits: leave room for it (and for all N).
+  const enc: Encoding = { clip: o.clip, bits: o.bits ?? (dp ? Math.min(16, bitsFor(2 * shards.length + Math.ceil(64 * o.dp!.noiseMultiplier))) : bitsFor(shards.length)) };
   const params = model.init(o.seed);
   const velocity = new Float32Array(d);
   const sampleRng = new Rng(o.seed, STREAMS.sample);
@@ -141,6 +146,7 @@ export function simulate(shards: Dataset[], test: Dataset, options: Partial<Simu
   const rows: RoundRow[] = [];
   const t0 = performance.now();
   for (let r = 1; r <= rounds; r++) {
+    if (dp && !dp.canRun()) break; // the privacy budget is spent
     const selected = strategy.configureRound(r, ids, sampleRng);
     const results: EncodedUpdate[] = [];
     const failures: Failure[] = [];
@@ -188,7 +194,7 @@ export function simulate(shards: Dataset[], test: Dataset, options: Partial<Simu
       params[i] = params[i]! + Math.fround(slr * velocity[i]!);
     }
     const ev = model.evaluate(params, test.x, test.y);
-    const row: RoundRow = { round: r, accuracy: ev.accuracy, loss: ev.loss, epsilon: null, rejected: agg.rejected.length, bytesPerParticipant: 8 * d, failures: agg.rejected, flagged };
+    const row: RoundRow = { round: r, accuracy: ev.accuracy, loss: ev.loss, epsilon: dp ? dp.epsilon() : null, rejected: agg.rejected.length, bytesPerParticipant: 8 * d, failures: agg.rejected, flagged };
     rows.push(row);
     o.onRound?.(row);
   }
