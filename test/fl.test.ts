@@ -7,7 +7,7 @@ import { shardDirichlet, shardIid, trainTestSplit, type Dataset } from '../runti
 import { Mlp, trainSgd } from '../runtime/fl/model.js';
 import { Rng, STREAMS } from '../runtime/fl/rng.js';
 import { fromSafetensors, paramsFromSafetensors, toSafetensors } from '../runtime/fl/safetensors.js';
-import { bitsFor, FedAvg, Median, MultiKrum, TrimmedMean, type EncodedUpdate } from '../runtime/fl/strategy.js';
+import { bitsFor, FedAvg, Median, MultiKrum, stack, TrimmedMean, type EncodedUpdate } from '../runtime/fl/strategy.js';
 import { paramsSha256, participantId, simulate } from '../runtime/fl/simulate.js';
 
 await ready();
@@ -248,4 +248,27 @@ test('DP-FedAvg (user level): 1,000 participants, q = 0.1, epsilon <= 8 at delta
   const capped = simulate(shards, held, { rounds: 200, seed: 1, clip: 1, lrDecay: 1, dp });
   assert.equal(capped.rows.length, 100);
   assert.equal(await paramsSha256(capped.params), await paramsSha256(res.params));
+});
+
+test('hierarchy: a 3-level tree gives the same bytes as flat FedAvg; bytes per participant do not grow with N', async () => {
+  const { aggregateTree } = await import('../runtime/fl/hierarchy.js');
+  const { runKernel } = await import('../runtime/registry.js');
+  const d = 16;
+  const perParticipant: number[] = [];
+  for (const [n, fanin] of [[100, 5], [1000, 10], [10000, 22]] as const) {
+    const rng = new Rng(n, STREAMS.attack);
+    const ups: EncodedUpdate[] = Array.from({ length: n }, (_, i) => ({
+      id: participantId(i), samples: 1 + rng.int(5), values: Int32Array.from({ length: d }, () => rng.int(1 << 24) - (1 << 23)),
+    }));
+    const { root, traffic } = aggregateTree(ups.slice().reverse(), d, fanin);
+    assert.equal(traffic.levels, 3, `n ${n}: ${traffic.nodesPerLevel}`);
+    const [flat] = runKernel('wsum', { x: stack(ups, d), w: new Int32Array(ups.map((u) => u.samples)) }, { n, d }) as [BigInt64Array];
+    assert.deepEqual(new Uint8Array(root.sums.buffer), new Uint8Array(flat.buffer));
+    assert.equal(root.count, n);
+    assert.equal(root.weight, ups.reduce((a, u) => a + u.samples, 0));
+    perParticipant.push(traffic.bytesPerParticipant);
+  }
+  assert.equal(new Set(perParticipant).size, 1);
+  assert.throws(() => aggregateTree([], d, 4), RangeError);
+  assert.throws(() => aggregateTree([enc('a', [1])], 1, 1), RangeError);
 });
