@@ -22,7 +22,8 @@ commands:
            [--dp-epsilon E [--sample-rate Q]] [--iid|--alpha A] [--seed S] [--json FILE]
            [--backend NAME] [--matrix]
                                          federated learning on the shipped digits, in-process
-  start                                  info, then a short bench
+  start                                  info, then a federated demo: non-IID digits, 4 of 20 participants
+                                         attacking (model replacement), Multi-Krum, learning curve
 `;
 
 async function info(): Promise<void> {
@@ -82,8 +83,8 @@ async function main(argv: string[]): Promise<number> {
     case 'start': {
       await info();
       console.log('');
-      const { benchMain } = await import('../bench/main.js');
-      return benchMain(['--quick']);
+      const { simulateMain } = await import('./simulate-cli.js');
+      return simulateMain(['--alpha', '0.5', '--rule', 'multi-krum', '--attack', 'model-replacement', '--byzantine', '0.2', '--rounds', '40']);
     }
     case undefined:
     case 'help':

@@ -61,6 +61,8 @@ export async function simulateMain(args: string[]): Promise<number> {
     },
   });
   if (tty) process.stdout.write('\n');
+  console.log('');
+  console.log(learningCurve(result.rows.map((r) => r.accuracy)));
   const last = result.rows[result.rows.length - 1]!;
   const best = result.rows.reduce((a, r) => (r.accuracy > a.accuracy ? r : a));
   console.log('');
@@ -106,4 +108,18 @@ function matrix(shards: Dataset[], test: Dataset, rounds: number, seed: number, 
     console.log(`wrote ${out.length} rows to ${json}`);
   }
   return 0;
+}
+
+/** An ASCII learning curve: accuracy (0.0-1.0, 10 rows) against round. */
+export function learningCurve(acc: number[]): string {
+  const width = Math.min(acc.length, 60);
+  const cols = Array.from({ length: width }, (_, c) => acc[Math.min(acc.length - 1, Math.floor(((c + 1) * acc.length) / width) - 1)]!);
+  const lines: string[] = [];
+  for (let row = 10; row >= 1; row--) {
+    const lo = (row - 1) / 10;
+    lines.push(`${row === 10 ? '1.0' : row === 5 ? '0.5' : '   '} |${cols.map((a) => (a >= lo + 0.05 ? '█' : a >= lo ? '▄' : ' ')).join('')}`);
+  }
+  lines.push(`    +${'-'.repeat(width)}`);
+  lines.push(`     accuracy by round (1..${acc.length})`);
+  return lines.join('\n');
 }
