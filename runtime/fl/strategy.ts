@@ -113,15 +113,20 @@ export class FedAvg implements Strategy {
   }
 }
 
+/** A coordinate-wise kernel rule (median, trimmed mean) over the updates in id order, decoded as one update. */
+function coordinateRule(op: string, attrs: (n: number) => Record<string, number>, results: EncodedUpdate[], failures: Failure[], enc: Encoding, d: number): AggregateResult {
+  if (!results.length) return zeros(d, results, failures);
+  const rs = ordered(results);
+  const [m] = runKernel(op, { x: stack(rs, d) }, { n: rs.length, d, ...attrs(rs.length) }) as [Int32Array];
+  return { update: decodeI32(m, enc), accepted: rs.map((r) => r.id), rejected: failures.slice() };
+}
+
 /** Coordinate-wise median (`median`). */
 export class Median implements Strategy {
   readonly name = 'median';
   configureRound = allParticipants;
   aggregateRound(_round: number, results: EncodedUpdate[], failures: Failure[], enc: Encoding, d: number): AggregateResult {
-    if (!results.length) return zeros(d, results, failures);
-    const rs = ordered(results);
-    const [m] = runKernel('median', { x: stack(rs, d) }, { n: rs.length, d }) as [Int32Array];
-    return { update: decodeI32(m, enc), accepted: rs.map((r) => r.id), rejected: failures.slice() };
+    return coordinateRule('median', () => ({}), results, failures, enc, d);
   }
 }
 
@@ -134,11 +139,7 @@ export class TrimmedMean implements Strategy {
     if (!(beta >= 0 && beta < 0.5)) throw new RangeError(`TrimmedMean: beta must be in [0, 0.5), got ${beta}`);
   }
   aggregateRound(_round: number, results: EncodedUpdate[], failures: Failure[], enc: Encoding, d: number): AggregateResult {
-    if (!results.length) return zeros(d, results, failures);
-    const rs = ordered(results);
-    const trim = Math.min(Math.floor(this.beta * rs.length), (rs.length - 1) >> 1);
-    const [m] = runKernel('trimmedMean', { x: stack(rs, d) }, { n: rs.length, d, trim }) as [Int32Array];
-    return { update: decodeI32(m, enc), accepted: rs.map((r) => r.id), rejected: failures.slice() };
+    return coordinateRule('trimmedMean', (n) => ({ trim: Math.min(Math.floor(this.beta * n), (n - 1) >> 1) }), results, failures, enc, d);
   }
 }
 
