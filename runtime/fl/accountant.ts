@@ -129,6 +129,8 @@ export function epsilonFromRdp(orders: readonly number[], rdp: readonly number[]
 /** Accumulates RDP over steps of the sampled Gaussian mechanism; reports (epsilon, delta). */
 export class RdpAccountant {
   private readonly rdp: number[];
+  /** The RDP of one step per (q, sigma), computed once. */
+  private readonly perStep = new Map<string, number[]>();
 
   constructor(readonly orders: readonly number[] = DEFAULT_ORDERS) {
     if (!orders.length || orders.some((a) => !(a > 1))) throw new RangeError('RdpAccountant: orders must be numbers > 1');
@@ -137,17 +139,31 @@ export class RdpAccountant {
 
   /** Adds `steps` steps with sampling rate q in [0, 1] and noise multiplier sigma >= 0. */
   step(q: number, sigma: number, steps = 1): void {
-    checkNumber('RdpAccountant.step', 'q', q);
-    checkNumber('RdpAccountant.step', 'sigma', sigma);
-    if (!(q >= 0 && q <= 1)) throw new RangeError(`RdpAccountant.step: q must be in [0, 1], got ${q}`);
-    if (!(sigma >= 0)) throw new RangeError(`RdpAccountant.step: sigma must be >= 0, got ${sigma}`);
-    this.orders.forEach((a, k) => { this.rdp[k] += steps * rdpSampledGaussian(q, sigma, a); });
+    const one = this.oneStep(q, sigma);
+    this.orders.forEach((_, k) => { this.rdp[k] += steps * one[k]!; });
   }
 
   /** Epsilon spent so far at `delta` in (0, 1). */
   epsilon(delta: number): number {
+    return this.epsilonAfter(0, 1, 0, delta);
+  }
+
+  /** Epsilon at `delta` if `steps` more steps (q, sigma) were taken; nothing is recorded. */
+  epsilonAfter(q: number, sigma: number, steps: number, delta: number): number {
     if (!(delta > 0 && delta < 1)) throw new RangeError(`RdpAccountant.epsilon: delta must be in (0, 1), got ${delta}`);
-    return epsilonFromRdp(this.orders, this.rdp, delta).epsilon;
+    const one = steps ? this.oneStep(q, sigma) : undefined;
+    return epsilonFromRdp(this.orders, this.rdp.map((r, k) => (one ? r + steps * one[k]! : r)), delta).epsilon;
+  }
+
+  private oneStep(q: number, sigma: number): number[] {
+    checkNumber('RdpAccountant.step', 'q', q);
+    checkNumber('RdpAccountant.step', 'sigma', sigma);
+    if (!(q >= 0 && q <= 1)) throw new RangeError(`RdpAccountant.step: q must be in [0, 1], got ${q}`);
+    if (!(sigma >= 0)) throw new RangeError(`RdpAccountant.step: sigma must be >= 0, got ${sigma}`);
+    const key = `${q}|${sigma}`;
+    let one = this.perStep.get(key);
+    if (!one) this.perStep.set(key, (one = this.orders.map((a) => rdpSampledGaussian(q, sigma, a))));
+    return one;
   }
 }
 

@@ -54,13 +54,19 @@ export function normalQuantile(p: number): number {
   return ((((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a[4]!) * r + a[5]!) * q) / (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1);
 }
 
+/** Per-round statistics of the honest updates, computed once for all colluding attackers of the round. */
+const stats = new WeakMap<Float32Array[], { mean: Float64Array; std: Float64Array }>();
+
 function meanStd(honest: Float32Array[], d: number): { mean: Float64Array; std: Float64Array } {
+  const cached = stats.get(honest);
+  if (cached && cached.mean.length === d) return cached;
   const mean = new Float64Array(d), std = new Float64Array(d);
   const n = honest.length || 1;
   for (const u of honest) for (let i = 0; i < d; i++) mean[i] += u[i]!;
   for (let i = 0; i < d; i++) mean[i] /= n;
   for (const u of honest) for (let i = 0; i < d; i++) { const t = u[i]! - mean[i]!; std[i] += t * t; }
   for (let i = 0; i < d; i++) std[i] = Math.sqrt(std[i]! / n);
+  stats.set(honest, { mean, std });
   return { mean, std };
 }
 

@@ -18,7 +18,7 @@ import { runKernel } from '../registry.js';
 import { pow2 } from '../reference/math.js';
 import { RdpAccountant } from './accountant.js';
 import type { Rng } from './rng.js';
-import { decodeI32, stack, type AggregateResult, type EncodedUpdate, type Encoding, type Failure, type Strategy } from './strategy.js';
+import { decodeI32, ordered, stack, type AggregateResult, type EncodedUpdate, type Encoding, type Failure, type Strategy } from './strategy.js';
 
 /** Uniform BigInt in [0, m), m >= 1 (rejection on 32-bit words). */
 function uniformBig(rng: Rng, m: bigint): bigint {
@@ -74,7 +74,7 @@ export function discreteGaussian(rng: Rng, num: bigint, den: bigint): bigint {
   }
 }
 
-/** sigma^2 as a fraction num / den (the decimal expansion of a double, exact). */
+/** A double as a fraction num / den with den a power of two: exact when its binary expansion ends by 2^-60. */
 function asFraction(x: number): [bigint, bigint] {
   let den = 1n, v = x;
   while (!Number.isInteger(v) && den < 1n << 60n) { v *= 2; den *= 2n; }
@@ -116,12 +116,8 @@ export class DpFedAvg implements Strategy {
   /** Whether one more round stays within the target. */
   canRun(): boolean {
     if (this.opts.noiseMultiplier === 0) return true;
-    const probe = new RdpAccountant(this.accountant.orders);
-    probe.step(this.opts.q, this.opts.noiseMultiplier, this.roundsRun + 1);
-    return probe.epsilon(this.opts.delta) <= this.opts.targetEpsilon;
+    return this.accountant.epsilonAfter(this.opts.q, this.opts.noiseMultiplier, 1, this.opts.delta) <= this.opts.targetEpsilon;
   }
-
-  private roundsRun = 0;
 
   configureRound(_round: number, available: string[], rng: Rng): string[] {
     this.population = available.length;
@@ -131,7 +127,7 @@ export class DpFedAvg implements Strategy {
 
   aggregateRound(_round: number, results: EncodedUpdate[], failures: Failure[], enc: Encoding, d: number): AggregateResult {
     checkInt('DpFedAvg', 'd', d, 1, 2 ** 28);
-    const rs = results.slice().sort((a, b) => (a.id < b.id ? -1 : 1));
+    const rs = ordered(results);
     const sum = rs.length ? (runKernel('sum', { x: stack(rs, d) }, { n: rs.length, d })[0] as Int32Array) : new Int32Array(d);
     const sensitivity = pow2(enc.bits) + Math.sqrt(d);
     const sigma = this.opts.noiseMultiplier * sensitivity;
@@ -143,7 +139,6 @@ export class DpFedAvg implements Strategy {
       noisy[i] = Number(v);
     }
     if (this.opts.noiseMultiplier > 0) this.accountant.step(this.opts.q, this.opts.noiseMultiplier);
-    this.roundsRun++;
     return { update: decodeI32(noisy, enc, this.opts.q * Math.max(1, this.population)), accepted: rs.map((r) => r.id), rejected: failures.slice() };
   }
 }

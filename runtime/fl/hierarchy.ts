@@ -7,7 +7,7 @@
  */
 import { checkInt } from '../errors.js';
 import { runKernel } from '../registry.js';
-import { stack, type EncodedUpdate } from './strategy.js';
+import { ordered, stack, type EncodedUpdate } from './strategy.js';
 
 /** A partial aggregate as it travels up the tree. */
 export interface PartialSum {
@@ -64,7 +64,7 @@ export function aggregateTree(updates: EncodedUpdate[], d: number, fanin: number
   checkInt('aggregateTree', 'fanin', fanin, 2, 1 << 20);
   checkInt('aggregateTree', 'd', d, 1, 2 ** 28);
   if (!updates.length) throw new RangeError('aggregateTree: no updates');
-  const sorted = updates.slice().sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const sorted = ordered(updates);
   let level = leaves(sorted, d, fanin);
   const nodesPerLevel = [level.length];
   // a leaf receives up to fanin encoded updates (4d + header each) and sends one partial sum (8d + header)

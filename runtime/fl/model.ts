@@ -57,10 +57,10 @@ export class Mlp {
   init(seed: number | bigint): Float32Array {
     const w = new Float32Array(this.size);
     const rng = new Rng(seed, STREAMS.init);
-    for (const p of this.layout) {
-      const bound = 1 / Math.sqrt(p.name.endsWith('.weight') ? p.shape[1]! : this.sizes[this.layout.indexOf(p) >> 1]!);
+    this.layout.forEach((p, k) => {
+      const bound = 1 / Math.sqrt(this.sizes[k >> 1]!); // fan-in of layer (k >> 1) + 1, weight and bias alike
       for (let i = 0; i < p.length; i++) w[p.offset + i] = (2 * rng.float() - 1) * bound;
-    }
+    });
     return w;
   }
 

@@ -13,7 +13,7 @@ import { Mlp, trainSgd } from './model.js';
 import { Rng, STREAMS } from './rng.js';
 import { attackByName, type Attack, type AttackParams } from './attacks.js';
 import { DpFedAvg, type DpOptions } from './dp.js';
-import { bitsFor, encodeUpdate, stack, strategyByName, type EncodedUpdate, type Encoding, type Failure, type Strategy } from './strategy.js';
+import { bitsFor, encodeUpdate, ordered, sqDistF64, stack, strategyByName, type EncodedUpdate, type Encoding, type Failure, type Strategy } from './strategy.js';
 
 /** Options of {@link simulate}; every field has a default. */
 export interface SimulationOptions {
@@ -208,9 +208,9 @@ export function simulate(shards: Dataset[], test: Dataset, options: Partial<Simu
 export function detect(results: EncodedUpdate[], d: number): string[] {
   const n = results.length;
   if (n < 3) return [];
-  const rs = results.slice().sort((a, b) => (a.id < b.id ? -1 : 1));
+  const rs = ordered(results);
   const [med] = runKernel('median', { x: stack(rs, d) }, { n, d }) as [Int32Array];
-  const dist = rs.map((r) => { let s = 0; for (let i = 0; i < d; i++) { const t = r.values[i]! - med[i]!; s += t * t; } return s; });
+  const dist = rs.map((r) => sqDistF64(r.values, med));
   const sorted = dist.slice().sort((a, b) => a - b);
   const m = sorted[n >> 1]!;
   return rs.filter((_, i) => dist[i]! > 4 * m).map((r) => r.id);

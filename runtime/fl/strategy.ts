@@ -81,6 +81,13 @@ export function decodeI32(v: Int32Array, enc: Encoding, divisor = 1): Float32Arr
   return runKernel('decode', { values: v }, { clip: enc.clip, bits: enc.bits, divisor })[0] as Float32Array;
 }
 
+/** sum_i (x_i - v_i)^2 in f64, index order: deterministic on every host, exact while below 2^53. */
+export function sqDistF64(x: Int32Array, v: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) { const t = x[i]! - v[i]!; s += t * t; }
+  return s;
+}
+
 /** Stacks updates row by row into one n x d matrix. */
 export function stack(results: EncodedUpdate[], d: number): Int32Array {
   const x = new Int32Array(results.length * d);
@@ -88,12 +95,12 @@ export function stack(results: EncodedUpdate[], d: number): Int32Array {
   return x;
 }
 
-/** Sorted by id so the result does not depend on arrival order. */
-function ordered(results: EncodedUpdate[]): EncodedUpdate[] {
+/** Sorted by id, so a result does not depend on arrival order. */
+export function ordered(results: EncodedUpdate[]): EncodedUpdate[] {
   return results.slice().sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
-function zeros(d: number, results: EncodedUpdate[], failures: Failure[]): AggregateResult {
+function zeros(d: number, failures: Failure[]): AggregateResult {
   return { update: new Float32Array(d), accepted: [], rejected: failures.slice() };
 }
 
@@ -104,7 +111,7 @@ export class FedAvg implements Strategy {
   readonly name = 'fedavg';
   configureRound = allParticipants;
   aggregateRound(_round: number, results: EncodedUpdate[], failures: Failure[], enc: Encoding, d: number): AggregateResult {
-    if (!results.length) return zeros(d, results, failures);
+    if (!results.length) return zeros(d, failures);
     const rs = ordered(results);
     const w = new Int32Array(rs.map((r) => r.samples));
     const total = rs.reduce((a, r) => a + r.samples, 0);
@@ -115,7 +122,7 @@ export class FedAvg implements Strategy {
 
 /** A coordinate-wise kernel rule (median, trimmed mean) over the updates in id order, decoded as one update. */
 function coordinateRule(op: string, attrs: (n: number) => Record<string, number>, results: EncodedUpdate[], failures: Failure[], enc: Encoding, d: number): AggregateResult {
-  if (!results.length) return zeros(d, results, failures);
+  if (!results.length) return zeros(d, failures);
   const rs = ordered(results);
   const [m] = runKernel(op, { x: stack(rs, d) }, { n: rs.length, d, ...attrs(rs.length) }) as [Int32Array];
   return { update: decodeI32(m, enc), accepted: rs.map((r) => r.id), rejected: failures.slice() };
@@ -176,7 +183,7 @@ export class MultiKrum implements Strategy {
     const rank = rs.map((_, i) => i).sort((a, b) => (s[a]! < s[b]! ? -1 : s[a]! > s[b]! ? 1 : a - b));
     const keep = new Set(rank.slice(0, n - f));
     const chosen = rs.filter((_, i) => keep.has(i));
-    const rejected = failures.concat(rs.filter((_, i) => !keep.has(i)).map((r) => ({ id: r.id, reason: `multi-krum: score ${s[rs.indexOf(r)]} among the ${f} highest` })));
+    const rejected = failures.concat(rank.slice(n - f).map((i) => ({ id: rs[i]!.id, reason: `multi-krum: score ${s[i]} among the ${f} highest` })));
     const avg = new FedAvg().aggregateRound(round, chosen, [], enc, d);
     return { update: avg.update, accepted: avg.accepted, rejected };
   }
@@ -196,12 +203,12 @@ export class CenteredClip implements Strategy {
     checkInt('CenteredClip', 'iterations', iterations, 1, 100);
   }
   aggregateRound(_round: number, results: EncodedUpdate[], failures: Failure[], enc: Encoding, d: number): AggregateResult {
-    if (!results.length) return zeros(d, results, failures);
+    if (!results.length) return zeros(d, failures);
     const rs = ordered(results);
     const n = rs.length;
     const [med] = runKernel('median', { x: stack(rs, d) }, { n, d }) as [Int32Array];
     const v = Float64Array.from(med);
-    const dist = (x: Int32Array): number => { let s = 0; for (let i = 0; i < d; i++) { const t = x[i]! - v[i]!; s += t * t; } return Math.sqrt(s); };
+    const dist = (x: Int32Array): number => Math.sqrt(sqDistF64(x, v));
     const d0 = rs.map((r) => dist(r.values)).sort((a, b) => a - b);
     const tau = n % 2 ? d0[n >> 1]! : (d0[n / 2 - 1]! + d0[n / 2]!) / 2;
     for (let it = 0; it < this.iterations; it++) {
