@@ -55,6 +55,7 @@ export interface ConformanceRow {
 // f32 edge values: ±0, smallest/largest subnormals, smallest normal, ±max, ±1, values near the 2^24 step.
 const EDGE_F32 = [0, -0, 1.401298464324817e-45, -1.401298464324817e-45, 1.1754942106924411e-38, 1.1754943508222875e-38,
   -1.1754943508222875e-38, 3.4028234663852886e38, -3.4028234663852886e38, 1, -1, 0.5, 16777216, 16777217, -3.0000001192092896, 1e-30, 1e30];
+const EDGE_I64 = [0n, 1n, -1n, 2n ** 63n - 1n, -(2n ** 63n), 2n ** 63n - 2n, -(2n ** 63n) + 1n, 2n ** 53n, -(2n ** 53n) - 1n, 2n ** 32n, -(2n ** 31n)];
 const EDGE_I32 = [0, 1, -1, 2147483647, -2147483648, 2147483646, -2147483647, 65536, -65536, 12345, -12345];
 
 function literal(v: number | string): number {
@@ -90,6 +91,12 @@ export function fillInput(dtype: DType, spec: FillSpec): TypedArray {
       break;
     }
     case 'int': {
+      if (dtype === 'i64' && spec.lo === undefined && spec.hi === undefined) {
+        // Full 64-bit range: two draws per value, low word first.
+        const r = randomU32Ref(2 * n, pos);
+        for (let i = 0; i < n; i++) (out as BigInt64Array)[i] = BigInt.asIntN(64, (BigInt(r[2 * i + 1]!) << 32n) | BigInt(r[2 * i]!));
+        break;
+      }
       const r = randomU32Ref(n, pos);
       const lo = spec.lo ?? -(2 ** 31), hi = spec.hi ?? 2 ** 31 - 1;
       const span = hi - lo + 1;
@@ -104,6 +111,11 @@ export function fillInput(dtype: DType, spec: FillSpec): TypedArray {
     }
     case 'edge': {
       // Edge values interleaved with seeded ordinary ones, so both meet in one kernel call.
+      if (dtype === 'i64') {
+        const z = randomU32Ref(n, pos);
+        for (let i = 0; i < n; i++) (out as BigInt64Array)[i] = i % 3 === 0 ? EDGE_I64[(i / 3) % EDGE_I64.length]! : BigInt(z[i]! | 0) * 4096n;
+        break;
+      }
       const base = dtype === 'f32' ? EDGE_F32 : EDGE_I32;
       const z = randomNormalRef(n, pos);
       for (let i = 0; i < n; i++) set(i, i % 3 === 0 ? base[(i / 3) % base.length]! : dtype === 'f32' ? z[i]! : Math.round(z[i]! * 1000));

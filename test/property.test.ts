@@ -89,6 +89,15 @@ test('aggregation kernels on random n x d, with ties and extremes', () => {
       const { n, d } = s;
       sameOnAllBackends('sum', { x }, { n, d });
       sameOnAllBackends('wsum', { x, w }, { n, d });
+      // i64 sums of wide values (products x * w * 2^2 reach the whole i64 range, so sums wrap).
+      const wide = new BigInt64Array(n * d);
+      for (let i = 0; i < n * d; i++) wide[i] = BigInt(x[i]!) * BigInt(w[i % n]!) * 4n;
+      const [s64] = sameOnAllBackends('sum64', { x: wide }, { n, d }) as BigInt64Array[];
+      for (let j = 0; j < d; j++) {
+        let acc = 0n;
+        for (let i = 0; i < n; i++) acc += wide[i * d + j]!;
+        assert.equal(s64![j], BigInt.asIntN(64, acc), `sum64 column ${j}`);
+      }
       const [med] = sameOnAllBackends('median', { x }, { n, d }) as Int32Array[];
       const trim = t % Math.ceil(n / 2);
       const [tm] = sameOnAllBackends('trimmedMean', { x }, { n, d, trim }) as Int32Array[];

@@ -122,6 +122,53 @@ export function agg_sum_i32(x: usize, out: usize, n: i32, d: i32, j0: i32, j1: i
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// i64 sum: out_i64[j] = sum_i x_i64[i][j] mod 2^64 (an aggregator adding its children's partial sums).
+// Columns in blocks of 8192 (64 KiB of accumulator), rows two at a time.
+
+const SUM64_BLOCK: i32 = 8192;
+
+// @ts-ignore: decorator
+@inline function at64(x: usize, i: i32, d: i32, j: i32): usize {
+  return x + ((<usize>i * <usize>d + <usize>j) << 3);
+}
+
+// @ts-ignore: decorator
+@inline function sum64Pass(o: usize, a: usize, b: usize, len: i32, init: bool, two: bool): void {
+  const end = <usize>len << 3;
+  let k: usize = 0;
+  if (ASC_FEATURE_SIMD) {
+    const end2 = <usize>(len & ~1) << 3;
+    for (; k < end2; k += 16) {
+      let s = v128.load(a + k);
+      if (two) s = i64x2.add(s, v128.load(b + k));
+      if (!init) s = i64x2.add(s, v128.load(o + k));
+      v128.store(o + k, s);
+    }
+  }
+  for (; k < end; k += 8) {
+    let s = load<i64>(a + k);
+    if (two) s += load<i64>(b + k);
+    if (!init) s += load<i64>(o + k);
+    store<i64>(o + k, s);
+  }
+}
+
+/** out_i64[j] = sum over i of x_i64[i][j] mod 2^64 for j in [j0, j1) (n <= 0: zeros). */
+export function agg_sum_i64(x: usize, out: usize, n: i32, d: i32, j0: i32, j1: i32): void {
+  for (let jb = j0; jb < j1; jb += SUM64_BLOCK) {
+    const len = min(SUM64_BLOCK, j1 - jb);
+    const o = out + (<usize>jb << 3);
+    if (n <= 0) {
+      memory.fill(o, 0, <usize>len << 3);
+      continue;
+    }
+    let i = 0;
+    for (; i + 2 <= n; i += 2) sum64Pass(o, at64(x, i, d, jb), at64(x, i + 1, d, jb), len, i == 0, true);
+    if (i < n) sum64Pass(o, at64(x, i, d, jb), 0, len, i == 0, false);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Weighted sum: out_i64[j] = sum_i (i64)w[i] * (i64)x[i][j] mod 2^64. Same blocking as the sum; SIMD uses
 // i64x2.extmul_{low,high}_i32x4_s against the splatted weight, which is the exact 64-bit product.
 

@@ -11,6 +11,6 @@ export {
   matmul_col_align, matmul_row_align,
 } from './matmul';
 export {
-  agg_sum_i32, agg_wsum_i64, agg_median_scratch_bytes, agg_median_i32, agg_trimmed_scratch_bytes, agg_trimmed_mean_i32,
+  agg_sum_i32, agg_sum_i64, agg_wsum_i64, agg_median_scratch_bytes, agg_median_i32, agg_trimmed_scratch_bytes, agg_trimmed_mean_i32,
   agg_sqdist_scratch_bytes, agg_pairwise_sqdist_i64,
 } from './aggregate';

@@ -86,6 +86,11 @@ export const WASM_BINDINGS: Record<string, WasmBinding> = {
     w.call('agg_wsum_i64', px, pw, po, num(p.n), d, 0, d);
     return [w.read('i64', po, d)];
   },
+  sum64(w, { x }, { attrs: p }) {
+    const d = num(p.d), px = w.write(x!), po = w.alloc(d * 8);
+    w.call('agg_sum_i64', px, po, num(p.n), d, 0, d);
+    return [w.read('i64', po, d)];
+  },
   median(w, { x }, { attrs: p }) {
     const n = num(p.n), d = num(p.d), px = w.write(x!), po = w.alloc(d * 4);
     const s = scratch(w, w.call('agg_median_scratch_bytes', n));

@@ -5,7 +5,7 @@
  * @module
  */
 import { checkInt, checkLength } from '../errors.js';
-import { medianI32Ref, pairwiseSqDistI64Ref, sumI32Ref, trimmedMeanI32Ref, wsumI64Ref } from '../reference/aggregate.js';
+import { medianI32Ref, pairwiseSqDistI64Ref, sumI32Ref, sumI64Ref, trimmedMeanI32Ref, wsumI64Ref } from '../reference/aggregate.js';
 import { checkInputs, MAX_ELEMENTS, product, size } from './_check.js';
 import type { Attrs, Inputs, OpDef } from './types.js';
 
@@ -58,6 +58,21 @@ export const wsum: OpDef = {
   },
   reference(inputs, { attrs: p }) {
     return [wsumI64Ref(inputs.x as Int32Array, inputs.w as Int32Array, p.n as number, p.d as number)];
+  },
+};
+
+/** out[j] = Σ_i x[i][j] mod 2^64, over i64 vectors: how an aggregator adds its children's partial sums. */
+export const sum64: OpDef = {
+  name: 'sum64',
+  summary: 'wrapping i64 sum of n i64 vectors (partial sums up a tree)',
+  inputs: [{ name: 'x', dtype: 'i64' }],
+  outputs: [{ name: 'out', dtype: 'i64' }],
+  plan(inputs, attrs) {
+    const { n, d } = nd(this, inputs, attrs);
+    return { attrs: { n, d }, outLengths: [d] };
+  },
+  reference(inputs, { attrs: p }) {
+    return [sumI64Ref(inputs.x as BigInt64Array, p.n as number, p.d as number)];
   },
 };
 

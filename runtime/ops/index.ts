@@ -11,7 +11,7 @@ import type { OpDef } from './types.js';
 const all: OpDef[] = [
   linalg.matmul, linalg.gemv, linalg.dot, linalg.l2norm, linalg.scale, linalg.axpy, linalg.biasAct, linalg.softmaxXent,
   fixedpoint.encode, fixedpoint.decode,
-  aggregate.sum, aggregate.wsum, aggregate.median, aggregate.trimmedMean, aggregate.pairwiseSqDist,
+  aggregate.sum, aggregate.wsum, aggregate.sum64, aggregate.median, aggregate.trimmedMean, aggregate.pairwiseSqDist,
   random.randomU32, random.randomUniform, random.randomNormal,
 ];
 

@@ -8,7 +8,7 @@
  * @module
  */
 
-function checkShape(x: Int32Array, n: number, d: number): void {
+function checkShape(x: Int32Array | BigInt64Array, n: number, d: number): void {
   if (!Number.isInteger(n) || !Number.isInteger(d) || n < 0 || d < 0) throw new RangeError(`bad shape n=${n} d=${d}`);
   if (x.length < n * d) throw new RangeError(`x has ${x.length} values, n*d = ${n * d}`);
 }
@@ -29,6 +29,18 @@ export function sumI32Ref(x: Int32Array, n: number, d: number): Int32Array {
     // acc and x are both in i32 range, so acc + x is exact in a double and `| 0` reduces it mod 2^32.
     for (let i = 0; i < n; i++) acc = (acc + x[i * d + j]!) | 0;
     out[j] = acc;
+  }
+  return out;
+}
+
+/** out[j] = sum over i of x[i][j], wrapping mod 2^64 (two's complement i64): partial sums up an aggregator tree. */
+export function sumI64Ref(x: BigInt64Array, n: number, d: number): BigInt64Array {
+  checkShape(x, n, d);
+  const out = new BigInt64Array(d);
+  for (let j = 0; j < d; j++) {
+    let acc = 0n;
+    for (let i = 0; i < n; i++) acc += x[i * d + j]!;
+    out[j] = BigInt.asIntN(64, acc);
   }
   return out;
 }

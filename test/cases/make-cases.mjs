@@ -98,6 +98,12 @@ cases.trimmedMean.push({ name: 'blocks-30x1000-t3', attrs: { n: 30, d: 1000, tri
 cases.pairwiseSqDist.push({ name: 'winograd-10x20000', attrs: { n: 10, d: 20000 }, inputs: { x: sized('int', 200000, 2010, { lo: -(2 ** 29), hi: 2 ** 29 - 1 }) } });
 cases.pairwiseSqDist.push({ name: 'winograd-17x3001', attrs: { n: 17, d: 3001 }, inputs: { x: sized('int', 17 * 3001, 2011, { lo: -(2 ** 16), hi: 2 ** 16 }) } });
 cases.pairwiseSqDist.push({ name: 'fullrange-9x20000', attrs: { n: 9, d: 20000 }, inputs: { x: sized('int', 180000, 2012) } });
+// The i64 sum of partial sums (explicit seeds): full-range values wrap; several column blocks (8K).
+cases.sum64 = [[1, 5], [2, 0], [2, 7], [3, 33], [4, 100], [9, 257]].map(([n, d], k) => (
+  { name: `${n}x${d}`, attrs: { n, d }, inputs: { x: sized('int', n * d, 3001 + k) } }));
+cases.sum64.push({ name: 'partials-100x1000', attrs: { n: 100, d: 1000 }, inputs: { x: sized('normal', 100000, 3010, { scale: 1e12 }) } });
+cases.sum64.push({ name: 'edge-12x30', attrs: { n: 12, d: 30 }, inputs: { x: sized('edge', 360, 3011) } });
+cases.sum64.push({ name: 'wide-3x9000', attrs: { n: 3, d: 9000 }, inputs: { x: sized('int', 27000, 3012) } });
 
 for (const op of ['randomU32', 'randomUniform', 'randomNormal']) {
   cases[op] = [[0, 0, 0, 0], [1, 1, 0, 0], [5, 2, 1, 3], [1001, 2 ** 53 - 1, 0xffffffff, 2 ** 40 + 1], [64, 77, 5, 1]].map(([count, s, stream, offset]) => (
