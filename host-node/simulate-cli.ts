@@ -29,6 +29,7 @@ export async function simulateMain(args: string[]): Promise<number> {
       iid: { type: 'boolean', default: false }, alpha: { type: 'string' }, seed: { type: 'string' },
       json: { type: 'string' }, backend: { type: 'string' }, attack: { type: 'string' }, byzantine: { type: 'string' },
       matrix: { type: 'boolean', default: false }, 'dp-epsilon': { type: 'string' }, 'sample-rate': { type: 'string' },
+      fanin: { type: 'string' }, 'robust-level': { type: 'string' },
     },
   });
   const participants = num('participants', values.participants, 20, 1, 1438, true);
@@ -42,6 +43,10 @@ export async function simulateMain(args: string[]): Promise<number> {
   if (values.byzantine !== undefined && !attack && !values.matrix) throw new RangeError('simulate: --byzantine needs --attack NAME');
   if (values.iid && values.alpha !== undefined) throw new RangeError('simulate: give --iid or --alpha, not both');
   const alpha = values.alpha === undefined ? undefined : num('alpha', values.alpha, 0.5, 1e-3, 1e6);
+  const fanin = values.fanin === undefined ? undefined : num('fanin', values.fanin, 10, 2, 1 << 20, true);
+  const robustLevel = values['robust-level'] === undefined ? undefined : num('robust-level', values['robust-level'], 1, 1, 64, true);
+  if (robustLevel !== undefined && fanin === undefined) throw new RangeError('simulate: --robust-level needs --fanin K (an aggregator tree)');
+  const tree = fanin === undefined ? {} : { fanin, ...(robustLevel === undefined ? {} : { robustLevel }) };
   await ready();
   const { train, test } = trainTestSplit(loadDigits(), 0.2, seed);
   const shards = alpha === undefined ? shardIid(train, participants, seed) : shardDirichlet(train, participants, alpha, seed);
@@ -49,11 +54,11 @@ export async function simulateMain(args: string[]): Promise<number> {
   const q = num('sample-rate', values['sample-rate'], 0.1, 1e-6, 1);
   if (dpEps !== undefined && (attack || values.matrix)) throw new RangeError('simulate: --dp-epsilon runs DP-FedAvg; it does not combine with --attack or --matrix yet');
   const dp = dpEps === undefined ? undefined : { q, noiseMultiplier: noiseMultiplierFor(dpEps, 1e-5, q, rounds), targetEpsilon: dpEps, delta: 1e-5 };
-  if (values.matrix) return matrix(shards, test, values.rounds === undefined ? 60 : rounds, seed, byzantine, values.json);
-  console.log(`meshwork simulate: ${participants} participants, ${rounds} rounds, ${dp ? `DP-FedAvg (q ${q}, noise multiplier ${dp.noiseMultiplier.toFixed(3)}, epsilon <= ${dpEps} at delta 1e-5)` : `rule ${rule}`}${attack ? `, attack ${attack} by ${Math.floor(byzantine * participants)} Byzantine` : ''}, ${alpha === undefined ? 'IID' : `non-IID (alpha ${alpha})`}, seed ${seed}; digits ${train.n} train / ${test.n} test`);
+  if (values.matrix) return matrix(shards, test, values.rounds === undefined ? 60 : rounds, seed, byzantine, values.json, tree);
+  console.log(`meshwork simulate: ${participants} participants, ${rounds} rounds, ${dp ? `DP-FedAvg (q ${q}, noise multiplier ${dp.noiseMultiplier.toFixed(3)}, epsilon <= ${dpEps} at delta 1e-5)` : `rule ${rule}`}${attack ? `, attack ${attack} by ${Math.floor(byzantine * participants)} Byzantine` : ''}, ${alpha === undefined ? 'IID' : `non-IID (alpha ${alpha})`}${fanin === undefined ? '' : `, aggregator tree fan-in ${fanin}${dp || rule === 'fedavg' ? '' : ` (${rule} at level ${robustLevel ?? 1})`}`}, seed ${seed}; digits ${train.n} train / ${test.n} test`);
   const tty = process.stdout.isTTY;
   const result = simulate(shards, test, {
-    rounds, rule, seed, ...(attack ? { attack, byzantine } : {}), ...(dp ? { dp, clip: 1, lrDecay: 1 } : {}), kernel: values.backend ? { backend: values.backend } : {},
+    rounds, rule, seed, ...tree, ...(attack ? { attack, byzantine } : {}), ...(dp ? { dp, clip: 1, lrDecay: 1 } : {}), kernel: values.backend ? { backend: values.backend } : {},
     onRound: (r) => {
       const line = `round ${String(r.round).padStart(4)}/${rounds}  accuracy ${r.accuracy.toFixed(4)}  loss ${r.loss.toFixed(4)}  epsilon ${r.epsilon === null ? '-' : r.epsilon.toFixed(3)}  rejected ${r.rejected}`;
       if (tty) process.stdout.write(`\r${line}`);
@@ -70,7 +75,7 @@ export async function simulateMain(args: string[]): Promise<number> {
   console.log(`final loss      ${last.loss.toFixed(4)}`);
   if (last.epsilon !== null) console.log(`privacy spent   epsilon ${last.epsilon.toFixed(3)} at delta 1e-5 (RDP, Poisson-sampled Gaussian)`);
   console.log(`rounds time     ${(result.ms / 1000).toFixed(2)} s (in-process, after start-up)`);
-  console.log(`bytes/participant/round  ${last.bytesPerParticipant}`);
+  console.log(`traffic/round   ${last.bytesPerParticipant} B per participant, at most ${last.bytesPerAggregator} B per aggregator (${last.levels} level${last.levels > 1 ? 's' : ''} of aggregators)`);
   if (result.byzantine.length) {
     const byz = new Set(result.byzantine);
     const mean = (ids: string[]) => ids.reduce((a, id) => a + result.reputation.get(id)!, 0) / Math.max(1, ids.length);
@@ -86,15 +91,15 @@ export async function simulateMain(args: string[]): Promise<number> {
 }
 
 /** Every rule against every attack (and none): final accuracy, printed as a table and optionally as JSON. */
-function matrix(shards: Dataset[], test: Dataset, rounds: number, seed: number, byzantine: number, json: string | undefined): number {
+function matrix(shards: Dataset[], test: Dataset, rounds: number, seed: number, byzantine: number, json: string | undefined, tree: { fanin?: number; robustLevel?: number }): number {
   const attacks = ['none', ...ATTACKS];
-  console.log(`meshwork simulate --matrix: ${shards.length} participants, ${Math.floor(byzantine * shards.length)} Byzantine, ${rounds} rounds, seed ${seed}: final accuracy`);
+  console.log(`meshwork simulate --matrix: ${shards.length} participants, ${Math.floor(byzantine * shards.length)} Byzantine, ${rounds} rounds, seed ${seed}${tree.fanin ? `, fan-in ${tree.fanin} (robust at level ${tree.robustLevel ?? 1})` : ''}: final accuracy`);
   console.log('rule'.padEnd(15) + attacks.map((a) => a.padStart(18)).join(''));
   const out: { rule: string; attack: string; accuracy: number }[] = [];
   for (const rule of RULES) {
     const cells: string[] = [];
     for (const attack of attacks) {
-      const res = simulate(shards, test, { rounds, rule, seed, ...(attack === 'none' ? {} : { attack, byzantine }) });
+      const res = simulate(shards, test, { rounds, rule, seed, ...tree, ...(attack === 'none' ? {} : { attack, byzantine }) });
       const accuracy = res.rows[res.rows.length - 1]!.accuracy;
       out.push({ rule, attack, accuracy });
       cells.push(accuracy.toFixed(3));

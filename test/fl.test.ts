@@ -272,3 +272,47 @@ test('hierarchy: a 3-level tree gives the same bytes as flat FedAvg; bytes per p
   assert.throws(() => aggregateTree([], d, 4), RangeError);
   assert.throws(() => aggregateTree([enc('a', [1])], 1, 1), RangeError);
 });
+
+test('hierarchy in the round loop: FedAvg and DP-FedAvg through a tree give the same weights as flat; traffic per aggregator is bounded by the fan-in', async () => {
+  const shards = shardIid(train, 20, 1);
+  const flat = simulate(shards, held, { rounds: 4, seed: 3 });
+  for (const fanin of [2, 3, 7]) {
+    const tree = simulate(shards, held, { rounds: 4, seed: 3, fanin });
+    assert.equal(await paramsSha256(tree.params), await paramsSha256(flat.params), `fan-in ${fanin}`);
+    assert.equal(tree.rows[0]!.levels, Math.ceil(Math.log(20) / Math.log(fanin) - 1e-9));
+    assert.ok(tree.rows[0]!.bytesPerAggregator < flat.rows[0]!.bytesPerAggregator);
+    assert.equal(tree.rows[0]!.bytesPerParticipant, flat.rows[0]!.bytesPerParticipant);
+  }
+  const many = shardIid(train, 200, 1);
+  const dp = { q: 0.2, noiseMultiplier: 1, targetEpsilon: 50, delta: 1e-5 };
+  const dpFlat = simulate(many, held, { rounds: 3, seed: 5, clip: 1, dp });
+  const dpTree = simulate(many, held, { rounds: 3, seed: 5, clip: 1, dp, fanin: 4 });
+  assert.equal(await paramsSha256(dpTree.params), await paramsSha256(dpFlat.params));
+  assert.equal(dpTree.rows[2]!.epsilon, dpFlat.rows[2]!.epsilon);
+});
+
+test('hierarchy: a robust rule runs at the chosen level; at the root of a one-level tree it equals flat; a poisoned bucket is dropped by name', async () => {
+  const { aggregateHierarchy, treeShape } = await import('../runtime/fl/hierarchy.js');
+  const shards = shardDirichlet(train, 20, 0.5, 1);
+  const opts = { rounds: 3, seed: 2, rule: 'median', attack: 'sign-flip', byzantine: 0.2 } as const;
+  const flat = simulate(shards, held, opts);
+  const oneLevel = simulate(shards, held, { ...opts, fanin: 20, robustLevel: 1 });
+  assert.equal(await paramsSha256(oneLevel.params), await paramsSha256(flat.params));
+  const leaves = simulate(shards, held, { ...opts, fanin: 10, robustLevel: 1 });
+  const root = simulate(shards, held, { ...opts, fanin: 10, robustLevel: 2 });
+  assert.notEqual(await paramsSha256(leaves.params), await paramsSha256(root.params));
+  assert.throws(() => simulate(shards, held, { ...opts, fanin: 10, robustLevel: 3 }), /robustLevel must be an integer in \[1, 2\]/);
+  assert.throws(() => simulate(shards, held, { ...opts, robustLevel: 1 }), /robustLevel needs fanin/);
+  assert.deepEqual(treeShape(10000, 22), [455, 21, 1]);
+
+  // 16 participants, fan-in 4 -> 4 buckets, Multi-Krum (f = 1 of 4) at level 2: the bucket holding a
+  // huge update is rejected as a bucket, and its participants are not among the accepted.
+  const d = 6, rng = new Rng(9, STREAMS.attack);
+  const ups: EncodedUpdate[] = Array.from({ length: 16 }, (_, i) => ({ id: participantId(i), samples: 1 + (i % 3), values: Int32Array.from({ length: d }, () => rng.int(200) - 100) }));
+  ups[7]!.values.fill(1 << 20);
+  const agg = aggregateHierarchy(new MultiKrum(0.25), 1, ups, [{ id: 'x', reason: 'late' }], { clip: 1, bits: 20 }, d, { fanin: 4, robustLevel: 2 });
+  assert.deepEqual(agg.rejected.map((f) => f.id), ['x', 'a1.0001']);
+  assert.deepEqual(agg.accepted, ups.map((u) => u.id).filter((id) => !['p0004', 'p0005', 'p0006', 'p0007'].includes(id)));
+  assert.deepEqual(agg.traffic.nodesPerLevel, [4, 1]);
+  assert.ok(agg.update.every((v) => Math.abs(v) < 1e-3));
+});

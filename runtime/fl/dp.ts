@@ -14,11 +14,10 @@
  * @module
  */
 import { checkInt, checkNumber } from '../errors.js';
-import { runKernel } from '../registry.js';
 import { pow2 } from '../reference/math.js';
 import { RdpAccountant } from './accountant.js';
 import type { Rng } from './rng.js';
-import { decodeI32, ordered, stack, type AggregateResult, type EncodedUpdate, type Encoding, type Failure, type Strategy } from './strategy.js';
+import { decodeI32, ordered, weightedSum, weightsOf, type AggregateResult, type EncodedUpdate, type Encoding, type Failure, type LinearStrategy } from './strategy.js';
 
 /** Uniform BigInt in [0, m), m >= 1 (rejection on 32-bit words). */
 function uniformBig(rng: Rng, m: bigint): bigint {
@@ -93,8 +92,9 @@ export interface DpOptions {
 }
 
 /** DP-FedAvg: Poisson sampling, integer sum plus discrete Gaussian noise, fixed denominator q N. */
-export class DpFedAvg implements Strategy {
+export class DpFedAvg implements LinearStrategy {
   readonly name = 'dp-fedavg';
+  readonly weighting = 'unit';
   readonly accountant = new RdpAccountant();
   private population = 0;
 
@@ -128,17 +128,21 @@ export class DpFedAvg implements Strategy {
   aggregateRound(_round: number, results: EncodedUpdate[], failures: Failure[], enc: Encoding, d: number): AggregateResult {
     checkInt('DpFedAvg', 'd', d, 1, 2 ** 28);
     const rs = ordered(results);
-    const sum = rs.length ? (runKernel('sum', { x: stack(rs, d) }, { n: rs.length, d })[0] as Int32Array) : new Int32Array(d);
+    return this.release(weightedSum(rs, weightsOf(rs, 'unit'), d), rs.length, rs.map((r) => r.id), failures, enc, d);
+  }
+
+  /** Adds the discrete Gaussian noise to the exact sum (at the root of a tree, or flat) and decodes it over q N. */
+  release(sum: BigInt64Array, _weight: number, accepted: string[], failures: Failure[], enc: Encoding, d: number): AggregateResult {
     const sensitivity = pow2(enc.bits) + Math.sqrt(d);
     const sigma = this.opts.noiseMultiplier * sensitivity;
     const [num, den] = asFraction(sigma * sigma);
     const noisy = new Int32Array(d);
     for (let i = 0; i < d; i++) {
-      const v = BigInt(sum[i]!) + (num > 0n ? discreteGaussian(this.noiseRng, num, den) : 0n);
+      const v = sum[i]! + (num > 0n ? discreteGaussian(this.noiseRng, num, den) : 0n);
       if (v >= 2n ** 31n || v < -(2n ** 31n)) throw new RangeError('DpFedAvg: the noisy sum overflows i32; lower the encoding bits');
       noisy[i] = Number(v);
     }
     if (this.opts.noiseMultiplier > 0) this.accountant.step(this.opts.q, this.opts.noiseMultiplier);
-    return { update: decodeI32(noisy, enc, this.opts.q * Math.max(1, this.population)), accepted: rs.map((r) => r.id), rejected: failures.slice() };
+    return { update: decodeI32(noisy, enc, this.opts.q * Math.max(1, this.population)), accepted, rejected: failures.slice() };
   }
 }

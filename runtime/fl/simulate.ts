@@ -7,6 +7,7 @@
  * @module
  */
 import { checkInt, checkNumber } from '../errors.js';
+import { aggregateHierarchy, HEADER } from './hierarchy.js';
 import { runKernel, type RunOptions } from '../registry.js';
 import type { Dataset } from './data.js';
 import { Mlp, trainSgd } from './model.js';
@@ -45,6 +46,10 @@ export interface SimulationOptions {
   attackParams?: Partial<AttackParams>;
   /** User-level DP-FedAvg (replaces `rule`): Poisson sampling, discrete Gaussian noise, stops at the target epsilon. */
   dp?: DpOptions;
+  /** Aggregator tree fan-in (>= 2); absent: one flat aggregator. */
+  fanin?: number;
+  /** With `fanin`: the tree level whose aggregators apply a robust rule (1 = leaf aggregators; default 1). */
+  robustLevel?: number;
   /** Kernel backend (default: the best ready one). */
   kernel: RunOptions;
   /** Called after every round. */
@@ -66,8 +71,12 @@ export interface RoundRow {
   /** Privacy spent so far (null without differential privacy). */
   epsilon: number | null;
   rejected: number;
-  /** Payload bytes one participant sends and receives this round (model down, encoded update up). */
+  /** Bytes one participant receives and sends this round (model down: 4d; encoded update up: 4d + header). */
   bytesPerParticipant: number;
+  /** Most bytes one aggregator receives plus sends this round. */
+  bytesPerAggregator: number;
+  /** Levels of aggregators (1: flat). */
+  levels: number;
   /** Why each rejected participant did not count. */
   failures: Failure[];
   /** Participants the detector flagged this round (distance to the median > 4x the median distance). */
@@ -125,6 +134,11 @@ export function simulate(shards: Dataset[], test: Dataset, options: Partial<Simu
   checkNumber('simulate', 'serverMomentum', o.serverMomentum);
   const dp = o.dp ? new DpFedAvg(o.dp, new Rng(o.seed, STREAMS.noise)) : undefined;
   const strategy = dp ?? (typeof o.rule === 'string' ? strategyByName(o.rule, o.byzantineFraction) : o.rule);
+  if (o.fanin !== undefined) checkInt('simulate', 'fanin', o.fanin, 2, 1 << 20);
+  if (o.robustLevel !== undefined) {
+    checkInt('simulate', 'robustLevel', o.robustLevel, 1, 64);
+    if (o.fanin === undefined) throw new RangeError('simulate: robustLevel needs fanin (an aggregator tree)');
+  }
   const model = new Mlp(o.sizes, o.kernel);
   if (shards.some((s) => s.features !== model.inputs)) throw new RangeError(`simulate: every shard must have ${model.inputs} features`);
   const d = model.size;
@@ -186,7 +200,9 @@ export function simulate(shards: Dataset[], test: Dataset, options: Partial<Simu
     }
     const flagged = detect(results, d);
     for (const res of results) reputation.set(res.id, 0.8 * reputation.get(res.id)! + (flagged.includes(res.id) ? 0 : 0.2));
-    const agg = strategy.aggregateRound(r, results, failures, enc, d);
+    const agg = o.fanin === undefined
+      ? { ...strategy.aggregateRound(r, results, failures, enc, d), traffic: { levels: 1, maxBytesPerAggregator: results.length * (4 * d + HEADER) + 4 * d + HEADER } }
+      : aggregateHierarchy(strategy, r, results, failures, enc, d, { fanin: o.fanin, robustLevel: o.robustLevel });
     // Server optimizer: v = beta v + update; params += serverLr v (f32).
     const beta = Math.fround(o.serverMomentum), slr = Math.fround(o.serverLr);
     for (let i = 0; i < d; i++) {
@@ -194,7 +210,8 @@ export function simulate(shards: Dataset[], test: Dataset, options: Partial<Simu
       params[i] = params[i]! + Math.fround(slr * velocity[i]!);
     }
     const ev = model.evaluate(params, test.x, test.y);
-    const row: RoundRow = { round: r, accuracy: ev.accuracy, loss: ev.loss, epsilon: dp ? dp.epsilon() : null, rejected: agg.rejected.length, bytesPerParticipant: 8 * d, failures: agg.rejected, flagged };
+    const row: RoundRow = { round: r, accuracy: ev.accuracy, loss: ev.loss, epsilon: dp ? dp.epsilon() : null, rejected: agg.rejected.length,
+      bytesPerParticipant: 8 * d + HEADER, bytesPerAggregator: agg.traffic.maxBytesPerAggregator, levels: agg.traffic.levels, failures: agg.rejected, flagged };
     rows.push(row);
     o.onRound?.(row);
   }

@@ -39,6 +39,15 @@ export interface AggregateResult {
   rejected: Failure[];
 }
 
+/** A rule's aggregate kept at the encoding's scale (the rounded mean), to travel further up an aggregator tree. */
+export interface EncodedAggregate {
+  values: Int32Array;
+  /** Weight (examples) of the inputs that counted. */
+  weight: number;
+  accepted: string[];
+  rejected: Failure[];
+}
+
 /** A federated strategy: picks participants, and turns encoded updates into one model update. */
 export interface Strategy {
   readonly name: string;
@@ -46,6 +55,51 @@ export interface Strategy {
   configureRound(round: number, available: string[], rng: Rng): string[];
   /** Aggregates one round. `failures` are the participants already known not to count. */
   aggregateRound(round: number, results: EncodedUpdate[], failures: Failure[], enc: Encoding, d: number): AggregateResult;
+  /**
+   * The same rule with its result kept encoded (the rounded mean): how an aggregator below the root of a
+   * tree applies a robust rule. Linear strategies do not need it: their exact sums compose instead.
+   */
+  aggregateEncoded?(round: number, results: EncodedUpdate[], failures: Failure[], d: number): EncodedAggregate;
+}
+
+/**
+ * A strategy whose aggregate is a function of the exact sum of the updates (FedAvg, DP-FedAvg): its
+ * integer partial sums compose exactly up an aggregator tree, and the root releases the result.
+ */
+export interface LinearStrategy extends Strategy {
+  /** Weight of each update in the sum: its examples (FedAvg) or 1 (DP-FedAvg: bounded sensitivity). */
+  readonly weighting: 'samples' | 'unit';
+  /** The aggregate from the wrapping i64 sum of the accepted updates (their weights totalling `weight`). */
+  release(sum: BigInt64Array, weight: number, accepted: string[], failures: Failure[], enc: Encoding, d: number): AggregateResult;
+}
+
+/** Whether a strategy aggregates through exact sums ({@link LinearStrategy}). */
+export function isLinear(s: Strategy): s is LinearStrategy {
+  return typeof (s as Partial<LinearStrategy>).release === 'function';
+}
+
+/** The weights a linear strategy gives the updates. */
+export function weightsOf(results: EncodedUpdate[], weighting: 'samples' | 'unit'): Int32Array {
+  return new Int32Array(results.map((r) => (weighting === 'samples' ? r.samples : 1)));
+}
+
+/** Exact wrapping i64 weighted sum of updates (the `wsum` kernel). */
+export function weightedSum(results: EncodedUpdate[], weights: Int32Array, d: number): BigInt64Array {
+  if (!results.length) return new BigInt64Array(d);
+  return (runKernel('wsum', { x: stack(results, d), w: weights }, { n: results.length, d }) as [BigInt64Array])[0];
+}
+
+/** round(sum / weight) per coordinate, exactly (halves away from zero), as i32: a bucket's mean update. */
+export function meanI32(sums: BigInt64Array, weight: number): Int32Array {
+  checkInt('meanI32', 'weight', weight, 1, Number.MAX_SAFE_INTEGER);
+  const w = BigInt(weight), out = new Int32Array(sums.length);
+  for (let i = 0; i < sums.length; i++) {
+    const s = sums[i]!;
+    const q = s >= 0n ? (2n * s + w) / (2n * w) : -((-2n * s + w) / (2n * w));
+    if (q > 2147483647n || q < -2147483648n) throw new RangeError(`meanI32: mean ${q} at ${i} exceeds i32`);
+    out[i] = Number(q);
+  }
+  return out;
 }
 
 /**
@@ -107,33 +161,48 @@ function zeros(d: number, failures: Failure[]): AggregateResult {
 const allParticipants = (_round: number, available: string[]): string[] => available.slice();
 
 /** FedAvg: the sample-weighted mean (`fedavg`); weighted i64 sums, exact. */
-export class FedAvg implements Strategy {
+export class FedAvg implements LinearStrategy {
   readonly name = 'fedavg';
+  readonly weighting = 'samples';
   configureRound = allParticipants;
   aggregateRound(_round: number, results: EncodedUpdate[], failures: Failure[], enc: Encoding, d: number): AggregateResult {
-    if (!results.length) return zeros(d, failures);
     const rs = ordered(results);
-    const w = new Int32Array(rs.map((r) => r.samples));
-    const total = rs.reduce((a, r) => a + r.samples, 0);
-    const [sums] = runKernel('wsum', { x: stack(rs, d), w }, { n: rs.length, d }) as [BigInt64Array];
-    return { update: decodeI64(sums, enc, total), accepted: rs.map((r) => r.id), rejected: failures.slice() };
+    const w = weightsOf(rs, 'samples');
+    return this.release(weightedSum(rs, w, d), w.reduce((a, b) => a + b, 0), rs.map((r) => r.id), failures, enc, d);
+  }
+  release(sum: BigInt64Array, weight: number, accepted: string[], failures: Failure[], enc: Encoding, d: number): AggregateResult {
+    if (!accepted.length) return zeros(d, failures);
+    return { update: decodeI64(sum, enc, weight), accepted, rejected: failures.slice() };
   }
 }
 
-/** A coordinate-wise kernel rule (median, trimmed mean) over the updates in id order, decoded as one update. */
-function coordinateRule(op: string, attrs: (n: number) => Record<string, number>, results: EncodedUpdate[], failures: Failure[], enc: Encoding, d: number): AggregateResult {
-  if (!results.length) return zeros(d, failures);
+/** Decodes a rule's encoded aggregate as the round's update. */
+function decoded(a: EncodedAggregate, enc: Encoding): AggregateResult {
+  return { update: decodeI32(a.values, enc), accepted: a.accepted, rejected: a.rejected };
+}
+
+/** What every input counted for: all accepted, their whole weight. */
+function allCounted(rs: EncodedUpdate[], values: Int32Array, failures: Failure[]): EncodedAggregate {
+  return { values, weight: rs.reduce((a, r) => a + r.samples, 0), accepted: rs.map((r) => r.id), rejected: failures.slice() };
+}
+
+/** A coordinate-wise kernel rule (median, trimmed mean) over the updates in id order. */
+function coordinateRule(op: string, attrs: (n: number) => Record<string, number>, results: EncodedUpdate[], failures: Failure[], d: number): EncodedAggregate {
+  if (!results.length) return { values: new Int32Array(d), weight: 0, accepted: [], rejected: failures.slice() };
   const rs = ordered(results);
   const [m] = runKernel(op, { x: stack(rs, d) }, { n: rs.length, d, ...attrs(rs.length) }) as [Int32Array];
-  return { update: decodeI32(m, enc), accepted: rs.map((r) => r.id), rejected: failures.slice() };
+  return allCounted(rs, m, failures);
 }
 
 /** Coordinate-wise median (`median`). */
 export class Median implements Strategy {
   readonly name = 'median';
   configureRound = allParticipants;
-  aggregateRound(_round: number, results: EncodedUpdate[], failures: Failure[], enc: Encoding, d: number): AggregateResult {
-    return coordinateRule('median', () => ({}), results, failures, enc, d);
+  aggregateRound(round: number, results: EncodedUpdate[], failures: Failure[], enc: Encoding, d: number): AggregateResult {
+    return decoded(this.aggregateEncoded(round, results, failures, d), enc);
+  }
+  aggregateEncoded(_round: number, results: EncodedUpdate[], failures: Failure[], d: number): EncodedAggregate {
+    return coordinateRule('median', () => ({}), results, failures, d);
   }
 }
 
@@ -145,8 +214,11 @@ export class TrimmedMean implements Strategy {
     checkNumber('TrimmedMean', 'beta', beta, false);
     if (!(beta >= 0 && beta < 0.5)) throw new RangeError(`TrimmedMean: beta must be in [0, 0.5), got ${beta}`);
   }
-  aggregateRound(_round: number, results: EncodedUpdate[], failures: Failure[], enc: Encoding, d: number): AggregateResult {
-    return coordinateRule('trimmedMean', (n) => ({ trim: Math.min(Math.floor(this.beta * n), (n - 1) >> 1) }), results, failures, enc, d);
+  aggregateRound(round: number, results: EncodedUpdate[], failures: Failure[], enc: Encoding, d: number): AggregateResult {
+    return decoded(this.aggregateEncoded(round, results, failures, d), enc);
+  }
+  aggregateEncoded(_round: number, results: EncodedUpdate[], failures: Failure[], d: number): EncodedAggregate {
+    return coordinateRule('trimmedMean', (n) => ({ trim: Math.min(Math.floor(this.beta * n), (n - 1) >> 1) }), results, failures, d);
   }
 }
 
@@ -175,17 +247,27 @@ export class MultiKrum implements Strategy {
       return row.slice(0, k).reduce((a, b) => a + b, 0n);
     });
   }
-  aggregateRound(round: number, results: EncodedUpdate[], failures: Failure[], enc: Encoding, d: number): AggregateResult {
-    if (results.length < 3) return new FedAvg().aggregateRound(round, results, failures, enc, d);
+  /** The updates kept (the n - f lowest scores; all of them below 3) and the rejected ones with their score. */
+  select(results: EncodedUpdate[], failures: Failure[], d: number): { chosen: EncodedUpdate[]; rejected: Failure[] } {
     const rs = ordered(results);
+    if (rs.length < 3) return { chosen: rs, rejected: failures.slice() };
     const n = rs.length, f = Math.floor(this.byzantineFraction * n);
     const s = this.scores(rs, d, f);
     const rank = rs.map((_, i) => i).sort((a, b) => (s[a]! < s[b]! ? -1 : s[a]! > s[b]! ? 1 : a - b));
     const keep = new Set(rank.slice(0, n - f));
-    const chosen = rs.filter((_, i) => keep.has(i));
     const rejected = failures.concat(rank.slice(n - f).map((i) => ({ id: rs[i]!.id, reason: `multi-krum: score ${s[i]} among the ${f} highest` })));
+    return { chosen: rs.filter((_, i) => keep.has(i)), rejected };
+  }
+  aggregateRound(round: number, results: EncodedUpdate[], failures: Failure[], enc: Encoding, d: number): AggregateResult {
+    const { chosen, rejected } = this.select(results, failures, d);
     const avg = new FedAvg().aggregateRound(round, chosen, [], enc, d);
     return { update: avg.update, accepted: avg.accepted, rejected };
+  }
+  aggregateEncoded(_round: number, results: EncodedUpdate[], failures: Failure[], d: number): EncodedAggregate {
+    const { chosen, rejected } = this.select(results, failures, d);
+    const w = weightsOf(chosen, 'samples'), weight = w.reduce((a, b) => a + b, 0);
+    const values = chosen.length ? meanI32(weightedSum(chosen, w, d), weight) : new Int32Array(d);
+    return { values, weight, accepted: chosen.map((r) => r.id), rejected };
   }
 }
 
@@ -202,8 +284,11 @@ export class CenteredClip implements Strategy {
   constructor(readonly iterations = 3) {
     checkInt('CenteredClip', 'iterations', iterations, 1, 100);
   }
-  aggregateRound(_round: number, results: EncodedUpdate[], failures: Failure[], enc: Encoding, d: number): AggregateResult {
-    if (!results.length) return zeros(d, failures);
+  aggregateRound(round: number, results: EncodedUpdate[], failures: Failure[], enc: Encoding, d: number): AggregateResult {
+    return decoded(this.aggregateEncoded(round, results, failures, d), enc);
+  }
+  aggregateEncoded(_round: number, results: EncodedUpdate[], failures: Failure[], d: number): EncodedAggregate {
+    if (!results.length) return { values: new Int32Array(d), weight: 0, accepted: [], rejected: failures.slice() };
     const rs = ordered(results);
     const n = rs.length;
     const [med] = runKernel('median', { x: stack(rs, d) }, { n, d }) as [Int32Array];
@@ -222,7 +307,7 @@ export class CenteredClip implements Strategy {
     }
     const out = new Int32Array(d);
     for (let i = 0; i < d; i++) out[i] = Math.round(v[i]!);
-    return { update: decodeI32(out, enc), accepted: rs.map((r) => r.id), rejected: failures.slice() };
+    return allCounted(rs, out, failures);
   }
 }
 
