@@ -1,5 +1,5 @@
 /**
- * `npm run bench` / `meshwork bench [--json FILE] [--quick] [--suite matmul|aggregate]`: runs the suites,
+ * `npm run bench` / `meshwork bench [--json FILE] [--quick] [--suite matmul,aggregate,fl]`: runs the suites,
  * prints a table, and optionally writes the rows as JSON.
  * @module
  */
@@ -10,12 +10,14 @@ import { ready } from '../host-node/index.js';
 import { createThreadPool } from '../host-node/pool.js';
 import { printTable, type BenchRow } from './harness.js';
 import { aggregateSuite, matmulSuite } from './suites.js';
+import { flSuite } from './fl.js';
 
 /** Runs the benchmark CLI; returns the exit code. */
 export async function benchMain(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { json: { type: 'string' }, quick: { type: 'boolean', default: false }, suite: { type: 'string' }, quiet: { type: 'boolean', default: false } } });
-  const suites = values.suite ? values.suite.split(',') : ['matmul', 'aggregate'];
-  for (const s of suites) if (!['matmul', 'aggregate'].includes(s)) throw new RangeError(`--suite must be matmul or aggregate, got '${s}'`);
+  const known = ['matmul', 'aggregate', 'fl'];
+  const suites = values.suite ? values.suite.split(',') : known;
+  for (const s of suites) if (!known.includes(s)) throw new RangeError(`--suite must be ${known.join(', ')} (comma-separated), got '${s}'`);
   await ready(['wasm-simd', 'wasm', 'js']);
   const cfg = { quick: values.quick!, log: (line: string) => { if (!values.quiet) process.stderr.write(`${line}\n`); } };
   const threads = Math.max(2, availableParallelism());
@@ -26,6 +28,7 @@ export async function benchMain(args: string[]): Promise<number> {
   try {
     if (suites.includes('matmul')) { cfg.log('bench: matmul'); rows.push(...(await matmulSuite(cfg, pool2, pool1))); }
     if (suites.includes('aggregate')) { cfg.log('bench: aggregate'); rows.push(...(await aggregateSuite(cfg, pool2))); }
+    if (suites.includes('fl')) { cfg.log('bench: fl'); rows.push(...(await flSuite(cfg))); }
   } finally {
     pool2.dispose();
     pool1.dispose();

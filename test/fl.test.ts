@@ -316,3 +316,13 @@ test('hierarchy: a robust rule runs at the chosen level; at the root of a one-le
   assert.deepEqual(agg.traffic.nodesPerLevel, [4, 1]);
   assert.ok(agg.update.every((v) => Math.abs(v) < 1e-3));
 });
+
+test('scale round (the bench\'s, small): 1,000 updates through a streaming 3-level tree in a child process; the root equals an independent f64 sum', async () => {
+  const { scaleInChild } = await import('../bench/fl.js');
+  const lines: string[] = [];
+  const res = await scaleInChild(1000, 64, 10, (l) => lines.push(l));
+  assert.deepEqual(res.nodesPerLevel, [100, 10, 1]);
+  assert.equal(res.rootMatchesF64, true);
+  assert.equal(res.bytesPerParticipant, 4 * 64 + 16);
+  assert.ok(res.peakRssBytes > 0 && res.aggregateMs > 0 && res.totalMs >= res.aggregateMs);
+});
