@@ -10,6 +10,7 @@ import { paramsSha256, simulate } from '../runtime/fl/simulate.js';
 import { RULES } from '../runtime/fl/strategy.js';
 import { ATTACKS } from '../runtime/fl/attacks.js';
 import { noiseMultiplierFor } from '../runtime/fl/accountant.js';
+import { learningCurveSvg } from '../runtime/fl/plot.js';
 import { loadDigits } from './data.js';
 import { ready } from './index.js';
 
@@ -27,11 +28,13 @@ export async function simulateMain(args: string[]): Promise<number> {
     options: {
       participants: { type: 'string' }, rounds: { type: 'string' }, rule: { type: 'string', default: 'fedavg' },
       iid: { type: 'boolean', default: false }, alpha: { type: 'string' }, seed: { type: 'string' },
-      json: { type: 'string' }, backend: { type: 'string' }, attack: { type: 'string' }, byzantine: { type: 'string' },
+      json: { type: 'string' }, plot: { type: 'string' }, backend: { type: 'string' }, attack: { type: 'string' }, byzantine: { type: 'string' },
       matrix: { type: 'boolean', default: false }, 'dp-epsilon': { type: 'string' }, 'sample-rate': { type: 'string' },
       fanin: { type: 'string' }, 'robust-level': { type: 'string' },
     },
   });
+  if (values.plot !== undefined && !values.plot.toLowerCase().endsWith('.svg')) throw new RangeError(`simulate: --plot writes an SVG learning curve; give a file name ending in .svg, got '${values.plot}'`);
+  if (values.plot !== undefined && values.matrix) throw new RangeError('simulate: --plot draws one run; it does not combine with --matrix');
   const participants = num('participants', values.participants, 20, 1, 1438, true);
   const rounds = num('rounds', values.rounds, 30, 1, 100000, true);
   const seed = num('seed', values.seed, 1, 0, Number.MAX_SAFE_INTEGER, true);
@@ -86,6 +89,11 @@ export async function simulateMain(args: string[]): Promise<number> {
   if (values.json) {
     writeFileSync(values.json, JSON.stringify(result.rows.map(({ failures: _f, ...r }) => r), null, 1));
     console.log(`wrote ${result.rows.length} rows to ${values.json}`);
+  }
+  if (values.plot) {
+    const title = `meshwork: ${participants} participants, ${dp ? `DP-FedAvg (ε ≤ ${dpEps})` : rule}${attack ? `, ${attack} by ${Math.floor(byzantine * participants)}` : ''}, ${alpha === undefined ? 'IID' : `α ${alpha}`}, seed ${seed}`;
+    writeFileSync(values.plot, learningCurveSvg(result.rows, title));
+    console.log(`wrote the learning curve to ${values.plot}`);
   }
   return 0;
 }

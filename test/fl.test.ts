@@ -326,3 +326,16 @@ test('scale round (the bench\'s, small): 1,000 updates through a streaming 3-lev
   assert.equal(res.bytesPerParticipant, 4 * 64 + 16);
   assert.ok(res.peakRssBytes > 0 && res.aggregateMs > 0 && res.totalMs >= res.aggregateMs);
 });
+
+test('learning curve SVG: one point per round on each line, the title escaped, empty input rejected', async () => {
+  const { learningCurveSvg } = await import('../runtime/fl/plot.js');
+  const rows = Array.from({ length: 7 }, (_, i) => ({ round: i + 1, accuracy: i / 7, loss: 2 - i / 4, epsilon: i * 0.5 }));
+  const svg = learningCurveSvg(rows, 'a < b & "c"');
+  assert.match(svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+  assert.ok(svg.includes('a &lt; b &amp; &quot;c&quot;'));
+  const lines = [...svg.matchAll(/points="([^"]*)"/g)].map((m) => m[1]!.split(' '));
+  assert.deepEqual(lines.map((l) => l.length), [7, 7]);
+  assert.ok(lines.flat().every((p) => /^\d+\.\d,\d+\.\d$/.test(p)));
+  assert.ok(svg.includes('ε 3.00'));
+  assert.throws(() => learningCurveSvg([], 't'), RangeError);
+});
