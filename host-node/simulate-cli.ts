@@ -6,7 +6,8 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { shardDirichlet, shardIid, trainTestSplit, type Dataset } from '../runtime/fl/data.js';
-import { paramsSha256, simulate } from '../runtime/fl/simulate.js';
+import { paramsSha256, simulate, simulateWith, type SimulationOptions } from '../runtime/fl/simulate.js';
+import { createThreadPool } from './pool.js';
 import { RULES } from '../runtime/fl/strategy.js';
 import { ATTACKS } from '../runtime/fl/attacks.js';
 import { noiseMultiplierFor } from '../runtime/fl/accountant.js';
@@ -30,7 +31,7 @@ export async function simulateMain(args: string[]): Promise<number> {
       iid: { type: 'boolean', default: false }, alpha: { type: 'string' }, seed: { type: 'string' },
       json: { type: 'string' }, plot: { type: 'string' }, backend: { type: 'string' }, attack: { type: 'string' }, byzantine: { type: 'string' },
       matrix: { type: 'boolean', default: false }, 'dp-epsilon': { type: 'string' }, 'sample-rate': { type: 'string' },
-      fanin: { type: 'string' }, 'robust-level': { type: 'string' },
+      fanin: { type: 'string' }, 'robust-level': { type: 'string' }, threads: { type: 'string' },
     },
   });
   if (values.plot !== undefined && !values.plot.toLowerCase().endsWith('.svg')) throw new RangeError(`simulate: --plot writes an SVG learning curve; give a file name ending in .svg, got '${values.plot}'`);
@@ -49,6 +50,8 @@ export async function simulateMain(args: string[]): Promise<number> {
   const fanin = values.fanin === undefined ? undefined : num('fanin', values.fanin, 10, 2, 1 << 20, true);
   const robustLevel = values['robust-level'] === undefined ? undefined : num('robust-level', values['robust-level'], 1, 1, 64, true);
   if (robustLevel !== undefined && fanin === undefined) throw new RangeError('simulate: --robust-level needs --fanin K (an aggregator tree)');
+  const threads = num('threads', values.threads, 1, 1, 256, true);
+  if (threads > 1 && values.matrix) throw new RangeError('simulate: --threads runs one simulation on the worker pool; --matrix runs in-process');
   const tree = fanin === undefined ? {} : { fanin, ...(robustLevel === undefined ? {} : { robustLevel }) };
   await ready();
   const { train, test } = trainTestSplit(loadDigits(), 0.2, seed);
@@ -60,14 +63,22 @@ export async function simulateMain(args: string[]): Promise<number> {
   if (values.matrix) return matrix(shards, test, values.rounds === undefined ? 60 : rounds, seed, byzantine, values.json, tree);
   console.log(`meshwork simulate: ${participants} participants, ${rounds} rounds, ${dp ? `DP-FedAvg (q ${q}, noise multiplier ${dp.noiseMultiplier.toFixed(3)}, epsilon <= ${dpEps} at delta 1e-5)` : `rule ${rule}`}${attack ? `, attack ${attack} by ${Math.floor(byzantine * participants)} Byzantine` : ''}, ${alpha === undefined ? 'IID' : `non-IID (alpha ${alpha})`}${fanin === undefined ? '' : `, aggregator tree fan-in ${fanin}${dp || rule === 'fedavg' ? '' : ` (${rule} at level ${robustLevel ?? 1})`}`}, seed ${seed}; digits ${train.n} train / ${test.n} test`);
   const tty = process.stdout.isTTY;
-  const result = simulate(shards, test, {
+  const pool = threads > 1 ? await createThreadPool({ threads }) : undefined;
+  if (pool) console.log(`local training on a worker pool of ${threads} threads (${pool.mode} memory)`);
+  const options: Partial<SimulationOptions> = {
     rounds, rule, seed, ...tree, ...(attack ? { attack, byzantine } : {}), ...(dp ? { dp, clip: 1, lrDecay: 1 } : {}), kernel: values.backend ? { backend: values.backend } : {},
     onRound: (r) => {
       const line = `round ${String(r.round).padStart(4)}/${rounds}  accuracy ${r.accuracy.toFixed(4)}  loss ${r.loss.toFixed(4)}  epsilon ${r.epsilon === null ? '-' : r.epsilon.toFixed(3)}  rejected ${r.rejected}`;
       if (tty) process.stdout.write(`\r${line}`);
       else if (r.round % 10 === 0 || r.round === rounds) console.log(line);
     },
-  });
+  };
+  let result;
+  try {
+    result = pool ? await simulateWith((jobs) => pool.trainLocal(jobs), shards, test, options) : simulate(shards, test, options);
+  } finally {
+    pool?.dispose();
+  }
   if (tty) process.stdout.write('\n');
   console.log('');
   console.log(learningCurve(result.rows.map((r) => r.accuracy)));
@@ -77,7 +88,7 @@ export async function simulateMain(args: string[]): Promise<number> {
   console.log(`final accuracy  ${last.accuracy.toFixed(4)} (best ${best.accuracy.toFixed(4)} at round ${best.round})`);
   console.log(`final loss      ${last.loss.toFixed(4)}`);
   if (last.epsilon !== null) console.log(`privacy spent   epsilon ${last.epsilon.toFixed(3)} at delta 1e-5 (RDP, Poisson-sampled Gaussian)`);
-  console.log(`rounds time     ${(result.ms / 1000).toFixed(2)} s (in-process, after start-up)`);
+  console.log(`rounds time     ${(result.ms / 1000).toFixed(2)} s (${pool ? `${threads} threads` : 'in-process'}, after start-up)`);
   console.log(`traffic/round   ${last.bytesPerParticipant} B per participant, at most ${last.bytesPerAggregator} B per aggregator (${last.levels} level${last.levels > 1 ? 's' : ''} of aggregators)`);
   if (result.byzantine.length) {
     const byz = new Set(result.byzantine);

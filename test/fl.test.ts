@@ -339,3 +339,22 @@ test('learning curve SVG: one point per round on each line, the title escaped, e
   assert.ok(svg.includes('ε 3.00'));
   assert.throws(() => learningCurveSvg([], 't'), RangeError);
 });
+
+test('determinism: local training on the worker pool (shared and transfer memory) gives the same final weights as in-process', async () => {
+  const { createThreadPool } = await import('../host-node/pool.js');
+  const { simulateWith } = await import('../runtime/fl/simulate.js');
+  const shards = shardDirichlet(train, 20, 0.5, 4);
+  const opts = { rounds: 6, seed: 4, rule: 'multi-krum', attack: 'label-flip', byzantine: 0.2 } as const;
+  const want = await paramsSha256(simulate(shards, held, opts).params);
+  for (const mode of ['shared', 'transfer'] as const) {
+    const pool = await createThreadPool({ threads: 3, mode });
+    try {
+      const res = await simulateWith((jobs) => pool.trainLocal(jobs), shards, held, opts);
+      assert.equal(await paramsSha256(res.params), want, mode);
+      assert.equal(res.rows.length, 6);
+    } finally {
+      pool.dispose();
+    }
+  }
+  await assert.rejects(simulateWith(async () => [], shards, held, opts), /the trainer returned 0 updates for 20 jobs/);
+});

@@ -10,7 +10,8 @@ import { checkInt, checkNumber } from '../errors.js';
 import { aggregateHierarchy, HEADER } from './hierarchy.js';
 import { runKernel, type RunOptions } from '../registry.js';
 import type { Dataset } from './data.js';
-import { Mlp, trainSgd } from './model.js';
+import { Mlp } from './model.js';
+import { runLocalJob, type LocalJob } from './local.js';
 import { Rng, STREAMS } from './rng.js';
 import { attackByName, type Attack, type AttackParams } from './attacks.js';
 import { DpFedAvg, type DpOptions } from './dp.js';
@@ -119,11 +120,35 @@ export function participantId(p: number): string {
   return `p${String(p).padStart(4, '0')}`;
 }
 
+/** Runs local-training jobs and returns their updates in job order (in-process, or on a thread pool). */
+export type LocalTrainer = (jobs: LocalJob[]) => Promise<Float32Array[]>;
+
 /**
- * Runs federated rounds over participant shards (one Dataset each) and evaluates the global model on
- * `test` after every round.
+ * Runs federated rounds over participant shards (one Dataset each) in-process and evaluates the global
+ * model on `test` after every round.
  */
 export function simulate(shards: Dataset[], test: Dataset, options: Partial<SimulationOptions> = {}): SimulationResult {
+  const loop = rounds(shards, test, options);
+  for (let step = loop.next(); ; ) {
+    if (step.done) return step.value;
+    step = loop.next(step.value.map((job) => runLocalJob(job, options.kernel)));
+  }
+}
+
+/**
+ * The same rounds with local training handed to `train` (e.g. a thread pool's `trainLocal`): every job
+ * carries its own inputs and stream, so the final weights are byte-identical to {@link simulate}'s.
+ */
+export async function simulateWith(train: LocalTrainer, shards: Dataset[], test: Dataset, options: Partial<SimulationOptions> = {}): Promise<SimulationResult> {
+  const loop = rounds(shards, test, options);
+  for (let step = loop.next(); ; ) {
+    if (step.done) return step.value;
+    step = loop.next(await train(step.value));
+  }
+}
+
+/** The round loop: yields each round's local-training jobs and resumes with their updates. */
+function* rounds(shards: Dataset[], test: Dataset, options: Partial<SimulationOptions>): Generator<LocalJob[], SimulationResult, Float32Array[]> {
   const o = { ...DEFAULTS, ...options };
   const rounds = checkInt('simulate', 'rounds', o.rounds, 1, 1e6);
   if (!Array.isArray(shards) || shards.length === 0) throw new RangeError('simulate: shards must list at least one participant data set');
@@ -164,17 +189,15 @@ export function simulate(shards: Dataset[], test: Dataset, options: Partial<Simu
     const selected = strategy.configureRound(r, ids, sampleRng);
     const results: EncodedUpdate[] = [];
     const failures: Failure[] = [];
-    const trained = new Map<string, Float32Array>();
-    for (const id of selected) {
-      const p = byId.get(id)!;
-      const shard = shards[p]!;
-      const local = params.slice();
-      const labels = attack?.poisonLabels && byzantine.has(id) ? shard.y.map((y) => model.classes - 1 - y) : shard.y;
-      trainSgd(model, local, shard.x, labels, { lr: o.lr * o.lrDecay ** (r - 1), momentum: o.momentum, batch: o.batch, epochs: o.localEpochs }, new Rng(o.seed, STREAMS.shuffle, p, r));
-      const update = new Float32Array(d);
-      for (let i = 0; i < d; i++) update[i] = local[i]! - params[i]!;
-      trained.set(id, update);
-    }
+    const sgd = { lr: o.lr * o.lrDecay ** (r - 1), momentum: o.momentum, batch: o.batch, epochs: o.localEpochs };
+    const jobs = selected.map((id): LocalJob => {
+      const p = byId.get(id)!, shard = shards[p]!;
+      const y = attack?.poisonLabels && byzantine.has(id) ? shard.y.map((v) => model.classes - 1 - v) : shard.y;
+      return { sizes: o.sizes, params, x: shard.x, y, sgd, seed: o.seed, participant: p, round: r };
+    });
+    const updates = yield jobs;
+    if (updates.length !== jobs.length) throw new Error(`simulate: the trainer returned ${updates.length} updates for ${jobs.length} jobs`);
+    const trained = new Map(selected.map((id, i) => [id, updates[i]!]));
     const honest = selected.filter((id) => !byzantine.has(id)).map((id) => trained.get(id)!);
     const attackRng = new Rng(o.seed, STREAMS.attack, 1, r);
     for (const id of selected) {

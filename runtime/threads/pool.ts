@@ -15,6 +15,7 @@ import { WasmInstance } from '../backends/wasm-memory.js';
 import { WASM_BINDINGS } from '../backends/wasm-kernels.js';
 import { runKernel } from '../registry.js';
 import type { PoolWorkerApi } from './worker-api.js';
+import { runLocalJob, type LocalJob } from '../fl/local.js';
 
 /** How a host starts one worker: its comlink proxy, a way to end it, and a promise that rejects if it dies. */
 export interface WorkerHandle {
@@ -61,6 +62,31 @@ class WorkerSet {
     this.stopWith(reason);
     for (const w of this.workers) w.terminate();
   }
+}
+
+/**
+ * Local-training jobs spread over the calling thread and the workers (job i on thread i mod threads): the
+ * workers' jobs are posted first, the caller trains its own, then all are awaited. Results in job order;
+ * the first failure is rethrown after all settle.
+ */
+async function trainSpread(workers: WorkerSet, jobs: LocalJob[]): Promise<Float32Array[]> {
+  workers.check();
+  const threads = workers.size + 1;
+  const out: Float32Array[] = new Array<Float32Array>(jobs.length);
+  const remote: Promise<void>[] = [];
+  jobs.forEach((job, i) => {
+    if (i % threads) remote.push(workers.call((i % threads) - 1, (api) => api.trainLocal(job)).then((u) => { out[i] = u; }));
+  });
+  let mainError: unknown;
+  try {
+    jobs.forEach((job, i) => { if (i % threads === 0) out[i] = runLocalJob(job, { backend: 'wasm-simd' }); });
+  } catch (e) {
+    mainError = e;
+  }
+  const settled = await Promise.allSettled(remote);
+  if (mainError !== undefined) throw mainError;
+  for (const r of settled) if (r.status === 'rejected') throw r.reason;
+  return out;
 }
 
 /** A usize returned by an export (an i32 in JS): read unsigned. */
@@ -129,6 +155,11 @@ export class ThreadPool {
       throw e;
     }
     return new ThreadPool(threads, new WasmInstance(instance, memory), workers);
+  }
+
+  /** Trains participants' local jobs across the pool's threads (see `simulateWith`); updates in job order. */
+  trainLocal(jobs: LocalJob[]): Promise<Float32Array[]> {
+    return trainSpread(this.workers, jobs);
   }
 
   /** Ends the workers; pending and later calls reject. */
@@ -274,6 +305,11 @@ export class TransferPool {
   static async create(threads: number, spawn: () => WorkerHandle): Promise<TransferPool> {
     checkThreads(threads);
     return new TransferPool(threads, Array.from({ length: threads - 1 }, spawn));
+  }
+
+  /** Trains participants' local jobs across the pool's threads (see `simulateWith`); updates in job order. */
+  trainLocal(jobs: LocalJob[]): Promise<Float32Array[]> {
+    return trainSpread(this.workers, jobs);
   }
 
   /** Ends the workers; pending and later calls reject. */

@@ -8,6 +8,7 @@ import { transfer } from 'comlink';
 import type { TypedArray } from '../errors.js';
 import type { Attrs, Inputs } from '../ops/types.js';
 import { runKernel } from '../registry.js';
+import { runLocalJob, type LocalJob } from '../fl/local.js';
 
 /** The API a pool worker exposes. */
 export interface PoolWorkerApi {
@@ -17,6 +18,8 @@ export interface PoolWorkerApi {
   run(calls: [string, (number | bigint)[]][]): (number | bigint | undefined)[];
   /** Transfer mode (no shared memory): runs a whole op on this worker's own wasm-simd instance. */
   runOp(op: string, inputs: Inputs, attrs: Attrs): Promise<TypedArray[]>;
+  /** Trains one participant's local-training job on this worker's own wasm-simd instance; returns its update. */
+  trainLocal(job: LocalJob): Promise<Float32Array>;
 }
 
 /** Creates the worker-side implementation; `ready` starts the host's backends (transfer mode). */
@@ -35,6 +38,12 @@ export function createPoolWorkerApi(ready: (backends: string[]) => Promise<strin
         if (typeof fn !== 'function') throw new Error(`pool worker: no export '${name}'`);
         return fn(...args);
       });
+    },
+    async trainLocal(job) {
+      started ??= ready(['wasm-simd']);
+      await started;
+      const update = runLocalJob(job, { backend: 'wasm-simd' });
+      return transfer(update, [update.buffer as ArrayBuffer]);
     },
     async runOp(op, inputs, attrs) {
       started ??= ready(['wasm-simd']);
