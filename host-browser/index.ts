@@ -72,3 +72,4 @@ export async function ready(backends?: string[]): Promise<string[]> {
 
 export * from '../runtime/index.js';
 export { createThreadPool, type KernelPool, type PoolOptions } from './pool.js';
+export { loadDigits } from './data.js';

@@ -12,3 +12,4 @@ export { detectCapabilities, type Capabilities } from './capabilities.js';
 export { readyAll as ready, runKernel, backendFor, readyBackends, backendFailures, registerBackend, registerKernel, getKernel, initBackend, type Kernel, type BackendFactory, type RunOptions } from './registry.js';
 export { OPS, type OpDef, type Plan, type Inputs, type Attrs } from './ops/index.js';
 export type { TypedArray, DType } from './errors.js';
+export * from './fl/index.js';

@@ -41,6 +41,14 @@ export function parseCsvDataset(text: string, features: number, classes: number,
   return { x, y, n, features, classes };
 }
 
+/** The shipped digits file (data/digits.csv.gz): its SHA-256 and how to read it. */
+export const DIGITS = { file: 'digits.csv.gz', sha256: '46abec6b12486ad9e51943373abcf22bbea1b5a51a1619b361570d8893f1464a', features: 64, classes: 10, scale: 16 } as const;
+
+/** Parses the digits CSV (64 pixels 0..16, then the label) with pixels scaled to [0, 1]. */
+export function parseDigits(csv: string): Dataset {
+  return parseCsvDataset(csv, DIGITS.features, DIGITS.classes, DIGITS.scale);
+}
+
 /** The rows `idx` of a data set, in that order. */
 export function subset(ds: Dataset, idx: ArrayLike<number>): Dataset {
   const f = ds.features, n = idx.length;

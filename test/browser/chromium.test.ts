@@ -162,6 +162,23 @@ describe('Chromium conformance (page and module worker)', { skip }, () => {
     }
   });
 
+  test('federated simulation: the same final weights (SHA-256) in Node, in the page and on a Web Worker pool', async () => {
+    const { ready } = await import('../../host-node/index.js');
+    const { loadDigits } = await import('../../host-node/data.js');
+    const { shardIid, trainTestSplit } = await import('../../runtime/fl/data.js');
+    const { paramsSha256, simulate } = await import('../../runtime/fl/simulate.js');
+    assert.equal(report.fl.error, undefined);
+    await ready();
+    const run = { participants: 20, rounds: 10, seed: 1 }; // page.ts FL_RUN (not imported: see BACKENDS)
+    const { train, test: held } = trainTestSplit(loadDigits(), 0.2, run.seed);
+    const res = simulate(shardIid(train, run.participants, run.seed), held, { rounds: run.rounds, seed: run.seed });
+    const want = await paramsSha256(res.params);
+    assert.equal(report.fl.inPage, want, 'page');
+    assert.equal(report.fl.onPool, want, `Web Worker pool (${report.fl.poolMode})`);
+    assert.equal(report.fl.poolMode, 'shared');
+    assert.equal(report.fl.accuracy, res.rows[res.rows.length - 1]!.accuracy);
+  });
+
   for (const mode of ['shared', 'transfer'] as const) {
     test(`thread pool in Web Workers (${mode} memory): same bytes as one thread`, () => {
       const runs = report.pools.filter((p) => p.mode === mode);

@@ -9,7 +9,9 @@
  * @module
  */
 import { wrap } from 'comlink';
-import { detectCapabilities, ready, type Capabilities } from '../../host-browser/index.js';
+import { detectCapabilities, loadDigits, ready, type Capabilities } from '../../host-browser/index.js';
+import { shardIid, trainTestSplit } from '../../runtime/fl/data.js';
+import { paramsSha256, simulate, simulateWith } from '../../runtime/fl/simulate.js';
 import type { ConformanceWorkerApi } from '../../host-browser/conformance-worker.js';
 import { caseInputs, outputBytes, outputDtypes, runConformance, type CaseFile, type ConformanceRow } from '../../runtime/conformance.js';
 import { runKernel } from '../../runtime/registry.js';
@@ -34,7 +36,41 @@ export interface BrowserReport {
   hosts: HostReport[];
   /** Thread-pool runs in Web Workers: each op's bytes compared with one thread. */
   pools: PoolReport[];
+  /** The federated simulation (FL_RUN) in the page and on a Web Worker pool. */
+  fl: FlReport;
   ms: number;
+}
+
+/** The simulation every host runs for the determinism check: digits, seed 1, IID, FedAvg. */
+export const FL_RUN = { participants: 20, rounds: 10, seed: 1 } as const;
+
+/** Final weights' SHA-256 of FL_RUN in the page (in-process) and with local training on a Web Worker pool. */
+export interface FlReport {
+  inPage?: string;
+  onPool?: string;
+  poolMode?: string;
+  accuracy?: number;
+  ms?: number;
+  error?: string;
+}
+
+async function inSimulation(): Promise<FlReport> {
+  try {
+    const t0 = performance.now();
+    const { train, test } = trainTestSplit(await loadDigits(), 0.2, FL_RUN.seed);
+    const shards = shardIid(train, FL_RUN.participants, FL_RUN.seed);
+    const opts = { rounds: FL_RUN.rounds, seed: FL_RUN.seed };
+    const local = simulate(shards, test, opts);
+    const pool = await createThreadPool({ threads: 2 });
+    try {
+      const pooled = await simulateWith((jobs) => pool.trainLocal(jobs), shards, test, opts);
+      return { inPage: await paramsSha256(local.params), onPool: await paramsSha256(pooled.params), poolMode: pool.mode, accuracy: local.rows[local.rows.length - 1]!.accuracy, ms: Math.round(performance.now() - t0) };
+    } finally {
+      pool.dispose();
+    }
+  } catch (e) {
+    return { error: String((e as Error).stack ?? e) };
+  }
 }
 
 /** One op run on a browser thread pool. */
@@ -126,7 +162,8 @@ async function main(): Promise<BrowserReport> {
   const page = await inPage(files);
   const hosts = [page, await worker];
   const pools = await inPools();
-  const report: BrowserReport = { crossOriginIsolated, userAgent: navigator.userAgent, hosts, pools, ms: Math.round(performance.now() - t0) };
+  const fl = await inSimulation();
+  const report: BrowserReport = { crossOriginIsolated, userAgent: navigator.userAgent, hosts, pools, fl, ms: Math.round(performance.now() - t0) };
   const out = document.getElementById('summary');
   if (out) {
     out.textContent = hosts
