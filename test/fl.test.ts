@@ -154,7 +154,7 @@ test('simulate: FedAvg, IID, 20 participants x 30 rounds reaches >= 0.95 on the 
   const acc = res.rows[res.rows.length - 1]!.accuracy;
   assert.ok(acc >= 0.95, `accuracy ${acc}`);
   assert.equal(res.rows.length, 30);
-  assert.ok(res.rows.every((r) => r.rejected === 0 && r.bytesPerParticipant === 8 * res.model.size));
+  assert.ok(res.rows.every((r) => r.rejected === 0 && r.bytesPerParticipant === 8 * res.model.size + 16 && r.levels === 1));
 });
 
 test('simulate: a wrong-length, a NaN, an unknown and a duplicate submission are rejected with reasons; the round completes', () => {
