@@ -15,13 +15,15 @@ commands:
   info                                   capabilities, backends, and the backend each kernel uses
   conformance [--backend NAME|all] [--host node|embedded] [--json]
                                          run every kernel case and compare output hashes with the reference
-  bench [--json FILE] [--quick] [--suite NAME]
-                                         benchmarks against tfjs-wasm and plain-JS baselines
+  bench [--json FILE] [--quick] [--suite matmul,aggregate,fl]
+                                         benchmarks against tfjs-wasm, TF.js CPU and plain-JS baselines
   simulate [--participants N] [--rounds R] [--rule fedavg|median|trimmed-mean|multi-krum|centered-clip]
            [--attack sign-flip|label-flip|gaussian|alie|ipm|model-replacement --byzantine FRACTION]
-           [--dp-epsilon E [--sample-rate Q]] [--iid|--alpha A] [--seed S] [--json FILE]
-           [--backend NAME] [--matrix]
-                                         federated learning on the shipped digits, in-process
+           [--dp-epsilon E [--sample-rate Q]] [--fanin K [--robust-level L]] [--threads N]
+           [--server-lr LR] [--server-momentum B] [--iid|--alpha A] [--seed S]
+           [--json FILE] [--plot FILE.svg] [--backend NAME] [--matrix]
+                                         federated learning on the shipped digits, in-process or
+                                         on a worker pool (--threads), flat or through an aggregator tree
   start                                  info, then a federated demo: non-IID digits, 4 of 20 participants
                                          attacking (model replacement), Multi-Krum, learning curve
 `;

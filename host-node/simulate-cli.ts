@@ -31,7 +31,7 @@ export async function simulateMain(args: string[]): Promise<number> {
       iid: { type: 'boolean', default: false }, alpha: { type: 'string' }, seed: { type: 'string' },
       json: { type: 'string' }, plot: { type: 'string' }, backend: { type: 'string' }, attack: { type: 'string' }, byzantine: { type: 'string' },
       matrix: { type: 'boolean', default: false }, 'dp-epsilon': { type: 'string' }, 'sample-rate': { type: 'string' },
-      fanin: { type: 'string' }, 'robust-level': { type: 'string' }, threads: { type: 'string' },
+      fanin: { type: 'string' }, 'robust-level': { type: 'string' }, threads: { type: 'string' }, 'server-momentum': { type: 'string' }, 'server-lr': { type: 'string' },
     },
   });
   if (values.plot !== undefined && !values.plot.toLowerCase().endsWith('.svg')) throw new RangeError(`simulate: --plot writes an SVG learning curve; give a file name ending in .svg, got '${values.plot}'`);
@@ -51,6 +51,8 @@ export async function simulateMain(args: string[]): Promise<number> {
   const robustLevel = values['robust-level'] === undefined ? undefined : num('robust-level', values['robust-level'], 1, 1, 64, true);
   if (robustLevel !== undefined && fanin === undefined) throw new RangeError('simulate: --robust-level needs --fanin K (an aggregator tree)');
   const threads = num('threads', values.threads, 1, 1, 256, true);
+  const serverMomentum = num('server-momentum', values['server-momentum'], 0, 0, 0.999);
+  const serverLr = num('server-lr', values['server-lr'], 1, 1e-6, 100);
   if (threads > 1 && values.matrix) throw new RangeError('simulate: --threads runs one simulation on the worker pool; --matrix runs in-process');
   const tree = fanin === undefined ? {} : { fanin, ...(robustLevel === undefined ? {} : { robustLevel }) };
   await ready();
@@ -66,7 +68,7 @@ export async function simulateMain(args: string[]): Promise<number> {
   const pool = threads > 1 ? await createThreadPool({ threads }) : undefined;
   if (pool) console.log(`local training on a worker pool of ${threads} threads (${pool.mode} memory)`);
   const options: Partial<SimulationOptions> = {
-    rounds, rule, seed, ...tree, ...(attack ? { attack, byzantine } : {}), ...(dp ? { dp, clip: 1, lrDecay: 1 } : {}), kernel: values.backend ? { backend: values.backend } : {},
+    rounds, rule, seed, serverMomentum, serverLr, ...tree, ...(attack ? { attack, byzantine } : {}), ...(dp ? { dp, clip: 1, lrDecay: 1 } : {}), kernel: values.backend ? { backend: values.backend } : {},
     onRound: (r) => {
       const line = `round ${String(r.round).padStart(4)}/${rounds}  accuracy ${r.accuracy.toFixed(4)}  loss ${r.loss.toFixed(4)}  epsilon ${r.epsilon === null ? '-' : r.epsilon.toFixed(3)}  rejected ${r.rejected}`;
       if (tty) process.stdout.write(`\r${line}`);
