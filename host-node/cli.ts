@@ -20,7 +20,7 @@ commands:
   simulate [--participants N] [--rounds R] [--rule fedavg|median|trimmed-mean|multi-krum|centered-clip]
            [--attack sign-flip|label-flip|gaussian|alie|ipm|model-replacement --byzantine FRACTION]
            [--dp-epsilon E [--sample-rate Q]] [--fanin K [--robust-level L]] [--threads N]
-           [--server-lr LR] [--server-momentum B] [--iid|--alpha A] [--seed S]
+           [--server-lr LR] [--server-momentum B] [--federated-eval] [--iid|--alpha A] [--seed S]
            [--json FILE] [--plot FILE.svg] [--backend NAME] [--matrix]
                                          federated learning on the shipped digits, in-process or
                                          on a worker pool (--threads), flat or through an aggregator tree

@@ -31,7 +31,7 @@ export async function simulateMain(args: string[]): Promise<number> {
       iid: { type: 'boolean', default: false }, alpha: { type: 'string' }, seed: { type: 'string' },
       json: { type: 'string' }, plot: { type: 'string' }, backend: { type: 'string' }, attack: { type: 'string' }, byzantine: { type: 'string' },
       matrix: { type: 'boolean', default: false }, 'dp-epsilon': { type: 'string' }, 'sample-rate': { type: 'string' },
-      fanin: { type: 'string' }, 'robust-level': { type: 'string' }, threads: { type: 'string' }, 'server-momentum': { type: 'string' }, 'server-lr': { type: 'string' },
+      fanin: { type: 'string' }, 'robust-level': { type: 'string' }, threads: { type: 'string' }, 'server-momentum': { type: 'string' }, 'server-lr': { type: 'string' }, 'federated-eval': { type: 'boolean', default: false },
     },
   });
   if (values.plot !== undefined && !values.plot.toLowerCase().endsWith('.svg')) throw new RangeError(`simulate: --plot writes an SVG learning curve; give a file name ending in .svg, got '${values.plot}'`);
@@ -68,7 +68,7 @@ export async function simulateMain(args: string[]): Promise<number> {
   const pool = threads > 1 ? await createThreadPool({ threads }) : undefined;
   if (pool) console.log(`local training on a worker pool of ${threads} threads (${pool.mode} memory)`);
   const options: Partial<SimulationOptions> = {
-    rounds, rule, seed, serverMomentum, serverLr, ...tree, ...(attack ? { attack, byzantine } : {}), ...(dp ? { dp, clip: 1, lrDecay: 1 } : {}), kernel: values.backend ? { backend: values.backend } : {},
+    rounds, rule, seed, serverMomentum, serverLr, federatedEvaluation: values['federated-eval'], ...tree, ...(attack ? { attack, byzantine } : {}), ...(dp ? { dp, clip: 1, lrDecay: 1 } : {}), kernel: values.backend ? { backend: values.backend } : {},
     onRound: (r) => {
       const line = `round ${String(r.round).padStart(4)}/${rounds}  accuracy ${r.accuracy.toFixed(4)}  loss ${r.loss.toFixed(4)}  epsilon ${r.epsilon === null ? '-' : r.epsilon.toFixed(3)}  rejected ${r.rejected}`;
       if (tty) process.stdout.write(`\r${line}`);
@@ -89,6 +89,7 @@ export async function simulateMain(args: string[]): Promise<number> {
   console.log('');
   console.log(`final accuracy  ${last.accuracy.toFixed(4)} (best ${best.accuracy.toFixed(4)} at round ${best.round})`);
   console.log(`final loss      ${last.loss.toFixed(4)}`);
+  if (last.federated) console.log(`federated eval  accuracy ${last.federated.accuracy.toFixed(4)}, loss ${last.federated.loss.toFixed(4)} (participants on their own data, ${last.federated.examples} examples)`);
   if (last.epsilon !== null) console.log(`privacy spent   epsilon ${last.epsilon.toFixed(3)} at delta 1e-5 (RDP, Poisson-sampled Gaussian)`);
   console.log(`rounds time     ${(result.ms / 1000).toFixed(2)} s (${pool ? `${threads} threads` : 'in-process'}, after start-up)`);
   console.log(`traffic/round   ${last.bytesPerParticipant} B per participant, at most ${last.bytesPerAggregator} B per aggregator (${last.levels} level${last.levels > 1 ? 's' : ''} of aggregators)`);

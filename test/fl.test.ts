@@ -358,3 +358,23 @@ test('determinism: local training on the worker pool (shared and transfer memory
   }
   await assert.rejects(simulateWith(async () => [], shards, held, opts), /the trainer returned 0 updates for 20 jobs/);
 });
+
+test('federated evaluation: participants evaluate the new model on their own data; the strategy combines it (default: example-weighted mean); training is unchanged', async () => {
+  const { weightedEvaluate } = await import('../runtime/fl/strategy.js');
+  const shards = shardIid(train, 10, 2);
+  const plain = simulate(shards, held, { rounds: 3, seed: 2 });
+  const fed = simulate(shards, held, { rounds: 3, seed: 2, federatedEvaluation: true });
+  assert.equal(await paramsSha256(fed.params), await paramsSha256(plain.params));
+  const f = fed.rows[2]!.federated!;
+  assert.equal(f.participants, 10);
+  assert.equal(f.examples, train.n);
+  const all = fed.model.evaluate(fed.params, train.x, train.y);
+  assert.ok(Math.abs(f.accuracy - all.accuracy) < 1e-12, `${f.accuracy} vs ${all.accuracy}`);
+  assert.equal(plain.rows[2]!.federated, undefined);
+  assert.deepEqual(weightedEvaluate(1, [{ id: 'b', examples: 3, loss: 1, accuracy: 1 }, { id: 'a', examples: 1, loss: 5, accuracy: 0 }]), { loss: 2, accuracy: 0.75, examples: 4, participants: 2 });
+  const seen: number[] = [];
+  const custom = Object.assign(new FedAvg(), { aggregateEvaluate: (round: number) => { seen.push(round); return { loss: 0, accuracy: 1, examples: 0, participants: 0 }; } });
+  const res = simulate(shards, held, { rounds: 2, seed: 2, rule: custom, federatedEvaluation: true });
+  assert.deepEqual(seen, [1, 2]);
+  assert.equal(res.rows[1]!.federated!.accuracy, 1);
+});

@@ -15,7 +15,7 @@ import { runLocalJob, type LocalJob } from './local.js';
 import { Rng, STREAMS } from './rng.js';
 import { attackByName, type Attack, type AttackParams } from './attacks.js';
 import { DpFedAvg, type DpOptions } from './dp.js';
-import { bitsFor, encodeUpdate, ordered, sqDistF64, stack, strategyByName, type EncodedUpdate, type Encoding, type Failure, type Strategy } from './strategy.js';
+import { bitsFor, encodeUpdate, ordered, sqDistF64, stack, strategyByName, weightedEvaluate, type EvaluateAggregate, type EvaluateResult, type EncodedUpdate, type Encoding, type Failure, type Strategy } from './strategy.js';
 
 /** Options of {@link simulate}; every field has a default. */
 export interface SimulationOptions {
@@ -53,6 +53,11 @@ export interface SimulationOptions {
   robustLevel?: number;
   /** Kernel backend (default: the best ready one). */
   kernel: RunOptions;
+  /**
+   * Federated evaluation: after each round every selected participant evaluates the new global model on its
+   * own data, and the strategy combines the results (`aggregateEvaluate`) into the row's `federated` field.
+   */
+  federatedEvaluation?: boolean;
   /** Called after every round. */
   onRound?: (row: RoundRow) => void;
   /**
@@ -82,6 +87,8 @@ export interface RoundRow {
   failures: Failure[];
   /** Participants the detector flagged this round (distance to the median > 4x the median distance). */
   flagged: string[];
+  /** With `federatedEvaluation`: the participants' own evaluation of the new model, combined by the strategy. */
+  federated?: EvaluateAggregate;
 }
 
 /** The outcome of a simulation. */
@@ -158,7 +165,7 @@ function* rounds(shards: Dataset[], test: Dataset, options: Partial<SimulationOp
   checkNumber('simulate', 'serverLr', o.serverLr, true);
   checkNumber('simulate', 'serverMomentum', o.serverMomentum);
   const dp = o.dp ? new DpFedAvg(o.dp, new Rng(o.seed, STREAMS.noise)) : undefined;
-  const strategy = dp ?? (typeof o.rule === 'string' ? strategyByName(o.rule, o.byzantineFraction) : o.rule);
+  const strategy: Strategy = dp ?? (typeof o.rule === 'string' ? strategyByName(o.rule, o.byzantineFraction) : o.rule);
   if (o.fanin !== undefined) checkInt('simulate', 'fanin', o.fanin, 2, 1 << 20);
   if (o.robustLevel !== undefined) {
     checkInt('simulate', 'robustLevel', o.robustLevel, 1, 64);
@@ -233,8 +240,16 @@ function* rounds(shards: Dataset[], test: Dataset, options: Partial<SimulationOp
       params[i] = params[i]! + Math.fround(slr * velocity[i]!);
     }
     const ev = model.evaluate(params, test.x, test.y);
+    let federated: EvaluateAggregate | undefined;
+    if (o.federatedEvaluation) {
+      const evals = selected.map((id): EvaluateResult => {
+        const shard = shards[byId.get(id)!]!;
+        return { id, examples: shard.n, ...model.evaluate(params, shard.x, shard.y) };
+      });
+      federated = (strategy.aggregateEvaluate ?? weightedEvaluate).call(strategy, r, evals, []);
+    }
     const row: RoundRow = { round: r, accuracy: ev.accuracy, loss: ev.loss, epsilon: dp ? dp.epsilon() : null, rejected: agg.rejected.length,
-      bytesPerParticipant: 8 * d + HEADER, bytesPerAggregator: agg.traffic.maxBytesPerAggregator, levels: agg.traffic.levels, failures: agg.rejected, flagged };
+      bytesPerParticipant: 8 * d + HEADER, bytesPerAggregator: agg.traffic.maxBytesPerAggregator, levels: agg.traffic.levels, failures: agg.rejected, flagged, ...(federated ? { federated } : {}) };
     rows.push(row);
     o.onRound?.(row);
   }

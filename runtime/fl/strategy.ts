@@ -60,6 +60,38 @@ export interface Strategy {
    * tree applies a robust rule. Linear strategies do not need it: their exact sums compose instead.
    */
   aggregateEncoded?(round: number, results: EncodedUpdate[], failures: Failure[], d: number): EncodedAggregate;
+  /** Combines participants' evaluations of the global model on their own data (default: {@link weightedEvaluate}). */
+  aggregateEvaluate?(round: number, results: EvaluateResult[], failures: Failure[]): EvaluateAggregate;
+}
+
+/** One participant's evaluation of the global model on its own data. */
+export interface EvaluateResult {
+  id: string;
+  examples: number;
+  loss: number;
+  accuracy: number;
+}
+
+/** A round's federated evaluation. */
+export interface EvaluateAggregate {
+  /** Example-weighted means (NaN when nobody evaluated). */
+  loss: number;
+  accuracy: number;
+  examples: number;
+  participants: number;
+}
+
+/** Example-weighted mean of the participants' loss and accuracy, in id order (Flower's default). */
+export function weightedEvaluate(_round: number, results: EvaluateResult[], _failures: Failure[] = []): EvaluateAggregate {
+  const rs = results.slice().sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  let examples = 0, loss = 0, accuracy = 0;
+  for (const r of rs) {
+    checkInt('weightedEvaluate', 'examples', r.examples, 0, Number.MAX_SAFE_INTEGER);
+    examples += r.examples;
+    loss += r.loss * r.examples;
+    accuracy += r.accuracy * r.examples;
+  }
+  return { loss: loss / examples, accuracy: accuracy / examples, examples, participants: rs.length };
 }
 
 /**
