@@ -83,7 +83,7 @@ export interface EvaluateAggregate {
 
 /** Example-weighted mean of the participants' loss and accuracy, in id order (Flower's default). */
 export function weightedEvaluate(_round: number, results: EvaluateResult[], _failures: Failure[] = []): EvaluateAggregate {
-  const rs = results.slice().sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const rs = ordered(results);
   let examples = 0, loss = 0, accuracy = 0;
   for (const r of rs) {
     checkInt('weightedEvaluate', 'examples', r.examples, 0, Number.MAX_SAFE_INTEGER);
@@ -182,7 +182,7 @@ export function stack(results: EncodedUpdate[], d: number): Int32Array {
 }
 
 /** Sorted by id, so a result does not depend on arrival order. */
-export function ordered(results: EncodedUpdate[]): EncodedUpdate[] {
+export function ordered<T extends { id: string }>(results: T[]): T[] {
   return results.slice().sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
@@ -208,46 +208,48 @@ export class FedAvg implements LinearStrategy {
   }
 }
 
-/** Decodes a rule's encoded aggregate as the round's update. */
-function decoded(a: EncodedAggregate, enc: Encoding): AggregateResult {
-  return { update: decodeI32(a.values, enc), accepted: a.accepted, rejected: a.rejected };
+/**
+ * A rule whose result is one encoded vector (median, trimmed mean, centered clipping): the round's update is
+ * that vector decoded, and inside a tree the vector itself travels up.
+ */
+abstract class EncodedRule implements Strategy {
+  abstract readonly name: string;
+  configureRound = allParticipants;
+  abstract aggregateEncoded(round: number, results: EncodedUpdate[], failures: Failure[], d: number): EncodedAggregate;
+  aggregateRound(round: number, results: EncodedUpdate[], failures: Failure[], enc: Encoding, d: number): AggregateResult {
+    const a = this.aggregateEncoded(round, results, failures, d);
+    return { update: decodeI32(a.values, enc), accepted: a.accepted, rejected: a.rejected };
+  }
 }
 
-/** What every input counted for: all accepted, their whole weight. */
+/** What every input counted for: all accepted, their whole weight (zeros when there were none). */
 function allCounted(rs: EncodedUpdate[], values: Int32Array, failures: Failure[]): EncodedAggregate {
   return { values, weight: rs.reduce((a, r) => a + r.samples, 0), accepted: rs.map((r) => r.id), rejected: failures.slice() };
 }
 
 /** A coordinate-wise kernel rule (median, trimmed mean) over the updates in id order. */
 function coordinateRule(op: string, attrs: (n: number) => Record<string, number>, results: EncodedUpdate[], failures: Failure[], d: number): EncodedAggregate {
-  if (!results.length) return { values: new Int32Array(d), weight: 0, accepted: [], rejected: failures.slice() };
+  if (!results.length) return allCounted([], new Int32Array(d), failures);
   const rs = ordered(results);
   const [m] = runKernel(op, { x: stack(rs, d) }, { n: rs.length, d, ...attrs(rs.length) }) as [Int32Array];
   return allCounted(rs, m, failures);
 }
 
 /** Coordinate-wise median (`median`). */
-export class Median implements Strategy {
+export class Median extends EncodedRule {
   readonly name = 'median';
-  configureRound = allParticipants;
-  aggregateRound(round: number, results: EncodedUpdate[], failures: Failure[], enc: Encoding, d: number): AggregateResult {
-    return decoded(this.aggregateEncoded(round, results, failures, d), enc);
-  }
   aggregateEncoded(_round: number, results: EncodedUpdate[], failures: Failure[], d: number): EncodedAggregate {
     return coordinateRule('median', () => ({}), results, failures, d);
   }
 }
 
 /** Coordinate-wise trimmed mean (`trimmed-mean`): drops floor(beta n) values at each end. */
-export class TrimmedMean implements Strategy {
+export class TrimmedMean extends EncodedRule {
   readonly name = 'trimmed-mean';
-  configureRound = allParticipants;
   constructor(readonly beta = 0.2) {
+    super();
     checkNumber('TrimmedMean', 'beta', beta, false);
     if (!(beta >= 0 && beta < 0.5)) throw new RangeError(`TrimmedMean: beta must be in [0, 0.5), got ${beta}`);
-  }
-  aggregateRound(round: number, results: EncodedUpdate[], failures: Failure[], enc: Encoding, d: number): AggregateResult {
-    return decoded(this.aggregateEncoded(round, results, failures, d), enc);
   }
   aggregateEncoded(_round: number, results: EncodedUpdate[], failures: Failure[], d: number): EncodedAggregate {
     return coordinateRule('trimmedMean', (n) => ({ trim: Math.min(Math.floor(this.beta * n), (n - 1) >> 1) }), results, failures, d);
@@ -310,17 +312,14 @@ export class MultiKrum implements Strategy {
  * values in f64 in a fixed order (deterministic, not exact: the result is rounded to integers once, at
  * the end).
  */
-export class CenteredClip implements Strategy {
+export class CenteredClip extends EncodedRule {
   readonly name = 'centered-clip';
-  configureRound = allParticipants;
   constructor(readonly iterations = 3) {
+    super();
     checkInt('CenteredClip', 'iterations', iterations, 1, 100);
   }
-  aggregateRound(round: number, results: EncodedUpdate[], failures: Failure[], enc: Encoding, d: number): AggregateResult {
-    return decoded(this.aggregateEncoded(round, results, failures, d), enc);
-  }
   aggregateEncoded(_round: number, results: EncodedUpdate[], failures: Failure[], d: number): EncodedAggregate {
-    if (!results.length) return { values: new Int32Array(d), weight: 0, accepted: [], rejected: failures.slice() };
+    if (!results.length) return allCounted([], new Int32Array(d), failures);
     const rs = ordered(results);
     const n = rs.length;
     const [med] = runKernel('median', { x: stack(rs, d) }, { n, d }) as [Int32Array];
