@@ -5,14 +5,15 @@
  * for FedAvg and DP-FedAvg the root holds the same bytes as flat aggregation, whatever the tree. A robust
  * rule runs at one configurable level: each aggregator there applies it to its children's inputs (at level
  * 1 the participants' updates, higher up the bucket means of the partial sums below) and forwards the
- * rule's rounded mean with its weight; above that level the outputs are summed exactly again.
+ * rule's rounded mean with its weight; above that level the outputs are summed exactly again and the root
+ * decodes their weighted mean. A linear strategy's root forwards its sum to the coordinator, which releases it.
  * Communication is accounted per participant and per aggregator.
  * @module
  */
 import { checkInt } from '../errors.js';
 import { runKernel } from '../registry.js';
 import {
-  decodeI64, isLinear, meanI32, ordered, weightedSum, weightsOf,
+  decodeI64, isLinear, meanI32, ordered, stack, weightedSum, weightsOf,
   type AggregateResult, type EncodedUpdate, type Encoding, type Failure, type Strategy,
 } from './strategy.js';
 
@@ -39,7 +40,7 @@ export interface TreeTraffic {
 }
 
 /** Per-message header: sender id, round, weight, count. */
-export const HEADER = 16;
+const HEADER = 16;
 /** Bytes of an encoded update or a rule's rounded mean (i32), of a partial sum (i64), of the root's result (f32). */
 const msgBytes = { update: (d: number) => 4 * d + HEADER, sum: (d: number) => 8 * d + HEADER, result: (d: number) => 4 * d + HEADER };
 
@@ -126,9 +127,7 @@ export function aggregateTree(updates: EncodedUpdate[], d: number, fanin: number
   const tree = new SumTree(d, fanin);
   for (let s = 0; s < sorted.length; s += fanin) {
     const group = sorted.slice(s, s + fanin);
-    const x = new Int32Array(group.length * d);
-    group.forEach((u, i) => x.set(u.values, i * d));
-    tree.addLeaf(x, weightsOf(group, weighting));
+    tree.addLeaf(stack(group, d), weightsOf(group, weighting));
   }
   return tree.finish();
 }
@@ -149,20 +148,28 @@ export function aggregatorId(level: number, index: number): string {
   return `a${level}.${String(index).padStart(4, '0')}`;
 }
 
+/** The traffic of one flat aggregator receiving n updates and sending the decoded result. */
+export function flatTraffic(n: number, d: number): TreeTraffic {
+  return { levels: 1, nodesPerLevel: [1], bytesPerParticipant: msgBytes.update(d), maxBytesPerAggregator: n * msgBytes.update(d) + msgBytes.result(d) };
+}
+
 /**
- * One round through an aggregator tree. Linear strategies (FedAvg, DP-FedAvg) sum exactly all the way and
- * release at the root: byte-identical to flat. Other rules run at `robustLevel` (see the module comment).
- * Rejections by a rule above level 1 name the aggregator whose bucket was dropped.
+ * One round through an aggregator tree. Linear strategies (FedAvg, DP-FedAvg) sum exactly all the way
+ * ({@link aggregateTree}) and release at the root: byte-identical to flat. Other rules run at
+ * `robustLevel` (see the module comment). Rejections by a rule above level 1 name the aggregator whose
+ * bucket was dropped.
  */
 export function aggregateHierarchy(strategy: Strategy, round: number, results: EncodedUpdate[], failures: Failure[], enc: Encoding, d: number, h: HierarchyOptions): AggregateResult & { traffic: TreeTraffic } {
   const fanin = checkInt('aggregateHierarchy', 'fanin', h.fanin, 2, 1 << 20);
   const rs = ordered(results);
   if (!rs.length) return { ...strategy.aggregateRound(round, [], failures, enc, d), traffic: { levels: 0, nodesPerLevel: [], bytesPerParticipant: msgBytes.update(d), maxBytesPerAggregator: 0 } };
+  if (isLinear(strategy)) {
+    const { root, traffic } = aggregateTree(rs, d, fanin, strategy.weighting);
+    return { ...strategy.release(root.sums, root.weight, rs.map((u) => u.id), failures, enc, d), traffic };
+  }
   const shape = treeShape(rs.length, fanin);
-  const linear = isLinear(strategy);
-  const robustLevel = linear ? Infinity : checkInt('aggregateHierarchy', 'robustLevel', h.robustLevel ?? 1, 1, shape.length);
-  if (!linear && robustLevel < shape.length && !strategy.aggregateEncoded) throw new TypeError(`aggregateHierarchy: rule '${strategy.name}' cannot run below the root (no aggregateEncoded)`);
-  const weighting = linear ? strategy.weighting : 'samples';
+  const robustLevel = checkInt('aggregateHierarchy', 'robustLevel', h.robustLevel ?? 1, 1, shape.length);
+  if (robustLevel < shape.length && !strategy.aggregateEncoded) throw new TypeError(`aggregateHierarchy: rule '${strategy.name}' cannot run below the root (no aggregateEncoded)`);
   let maxBytes = 0;
   const rejected = failures.slice();
   let outputs: Output[] = rs.map((u) => ({ id: u.id, mean: u, members: [u.id] }));
@@ -190,19 +197,17 @@ export function aggregateHierarchy(strategy: Strategy, round: number, results: E
         if (agg.weight > 0) next.push({ id, mean: { id, values: agg.values, samples: agg.weight }, members });
         continue;
       }
-      // An exact partial sum: of updates or rule means (weighted), or of partial sums.
+      // An exact sample-weighted partial sum: of updates or rule means, or of partial sums.
       const means: EncodedUpdate[] = [], sums: PartialSum[] = [];
       for (const c of children) if ('sum' in c) sums.push(c.sum); else means.push(c.mean);
       if (means.length) {
-        const w = level > robustLevel ? weightsOf(means, 'samples') : weightsOf(means, weighting);
+        const w = weightsOf(means, 'samples');
         sums.push({ sums: weightedSum(means, w, d), weight: w.reduce((a, b) => a + b, 0), count: means.length });
       }
       const sum = sums.length === 1 ? sums[0]! : addPartials(sums, d);
       maxBytes = Math.max(maxBytes, received + (root ? msgBytes.result(d) : msgBytes.sum(d)));
       if (root) {
-        const accepted = children.flatMap((c) => c.members);
-        const agg = linear ? strategy.release(sum.sums, sum.weight, accepted, rejected, enc, d) : { update: decodeI64(sum.sums, enc, sum.weight), accepted, rejected };
-        return { ...agg, traffic: traffic(shape, d, maxBytes) };
+        return { update: decodeI64(sum.sums, enc, sum.weight), accepted: children.flatMap((c) => c.members), rejected, traffic: traffic(shape, d, maxBytes) };
       }
       next.push({ id, sum, members: children.flatMap((c) => c.members) });
     }

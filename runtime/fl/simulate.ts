@@ -7,7 +7,7 @@
  * @module
  */
 import { checkInt, checkNumber } from '../errors.js';
-import { aggregateHierarchy, HEADER } from './hierarchy.js';
+import { aggregateHierarchy, flatTraffic } from './hierarchy.js';
 import { runKernel, type RunOptions } from '../registry.js';
 import type { Dataset } from './data.js';
 import { Mlp } from './model.js';
@@ -231,7 +231,7 @@ function* rounds(shards: Dataset[], test: Dataset, options: Partial<SimulationOp
     const flagged = detect(results, d);
     for (const res of results) reputation.set(res.id, 0.8 * reputation.get(res.id)! + (flagged.includes(res.id) ? 0 : 0.2));
     const agg = o.fanin === undefined
-      ? { ...strategy.aggregateRound(r, results, failures, enc, d), traffic: { levels: 1, maxBytesPerAggregator: results.length * (4 * d + HEADER) + 4 * d + HEADER } }
+      ? { ...strategy.aggregateRound(r, results, failures, enc, d), traffic: flatTraffic(results.length, d) }
       : aggregateHierarchy(strategy, r, results, failures, enc, d, { fanin: o.fanin, robustLevel: o.robustLevel });
     // Server optimizer: v = beta v + update; params += serverLr v (f32).
     const beta = Math.fround(o.serverMomentum), slr = Math.fround(o.serverLr);
@@ -249,7 +249,7 @@ function* rounds(shards: Dataset[], test: Dataset, options: Partial<SimulationOp
       federated = (strategy.aggregateEvaluate ?? weightedEvaluate).call(strategy, r, evals, []);
     }
     const row: RoundRow = { round: r, accuracy: ev.accuracy, loss: ev.loss, epsilon: dp ? dp.epsilon() : null, rejected: agg.rejected.length,
-      bytesPerParticipant: 8 * d + HEADER, bytesPerAggregator: agg.traffic.maxBytesPerAggregator, levels: agg.traffic.levels, failures: agg.rejected, flagged, ...(federated ? { federated } : {}) };
+      bytesPerParticipant: 4 * d + agg.traffic.bytesPerParticipant, bytesPerAggregator: agg.traffic.maxBytesPerAggregator, levels: agg.traffic.levels, failures: agg.rejected, flagged, ...(federated ? { federated } : {}) };
     rows.push(row);
     o.onRound?.(row);
   }
