@@ -65,9 +65,28 @@ class WorkerSet {
 }
 
 /**
+ * Runs `local` on this thread while the `remote` calls are in flight, then waits for all of them; the first
+ * failure (this thread's first) is rethrown only after everything has settled.
+ */
+async function alongside<L, R>(remote: Promise<R>[], local: () => L): Promise<[L, R[]]> {
+  let mine: L | undefined, mainError: unknown, failed = false;
+  try {
+    mine = local();
+  } catch (e) {
+    mainError = e;
+    failed = true;
+  }
+  const settled = await Promise.allSettled(remote);
+  if (failed) throw mainError;
+  return [mine as L, settled.map((r) => {
+    if (r.status === 'rejected') throw r.reason;
+    return r.value;
+  })];
+}
+
+/**
  * Local-training jobs spread over the calling thread and the workers (job i on thread i mod threads): the
- * workers' jobs are posted first, the caller trains its own, then all are awaited. Results in job order;
- * the first failure is rethrown after all settle.
+ * workers' jobs are posted first, the caller trains its own, then all are awaited. Results in job order.
  */
 async function trainSpread(workers: WorkerSet, jobs: LocalJob[]): Promise<Float32Array[]> {
   workers.check();
@@ -77,15 +96,7 @@ async function trainSpread(workers: WorkerSet, jobs: LocalJob[]): Promise<Float3
   jobs.forEach((job, i) => {
     if (i % threads) remote.push(workers.call((i % threads) - 1, (api) => api.trainLocal(job)).then((u) => { out[i] = u; }));
   });
-  let mainError: unknown;
-  try {
-    jobs.forEach((job, i) => { if (i % threads === 0) out[i] = runLocalJob(job, { backend: 'wasm-simd' }); });
-  } catch (e) {
-    mainError = e;
-  }
-  const settled = await Promise.allSettled(remote);
-  if (mainError !== undefined) throw mainError;
-  for (const r of settled) if (r.status === 'rejected') throw r.reason;
+  await alongside(remote, () => jobs.forEach((job, i) => { if (i % threads === 0) out[i] = runLocalJob(job, { backend: 'wasm-simd' }); }));
   return out;
 }
 
@@ -326,19 +337,8 @@ export class TransferPool {
       const buffers = Object.values(inputs).map((a) => a.buffer as ArrayBuffer);
       return this.workers.call(i, (api) => api.runOp(op, transfer(inputs, buffers), attrs) as Promise<TypedArray[]>);
     });
-    let first: TypedArray[] = [];
-    let mainError: unknown;
-    try {
-      if (shares[0]) first = runKernel(op, shares[0].inputs, shares[0].attrs, { backend: 'wasm-simd' });
-    } catch (e) {
-      mainError = e;
-    }
-    const settled = await Promise.allSettled(remote);
-    if (mainError !== undefined) throw mainError;
-    return [first, ...settled.map((r) => {
-      if (r.status === 'rejected') throw r.reason;
-      return r.value;
-    })];
+    const [first, rest] = await alongside(remote, () => (shares[0] ? runKernel(op, shares[0].inputs, shares[0].attrs, { backend: 'wasm-simd' }) : []));
+    return [first, ...rest];
   }
 
   /** Runs an op, split like {@link ThreadPool.run}. */
