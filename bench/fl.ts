@@ -16,6 +16,7 @@ import { DEFAULTS, paramsSha256, simulate } from '../runtime/fl/simulate.js';
 import type { BenchRow } from './harness.js';
 import type { BenchConfig } from './suites.js';
 import type { ScaleResult } from './fl-scale.js';
+import type { Scalar, Tensor, Tensor2D } from '@tensorflow/tfjs';
 
 const PARTICIPANTS = 20, ROUNDS = 30;
 
@@ -38,12 +39,11 @@ async function tfjsFedAvg(shards: Dataset[], test: Dataset, seed: number): Promi
     // meshwork stores fc.weight as [out, in] (PyTorch's layout); TF.js multiplies x [rows, in] by W [in, out].
     const toTf = (p: Float32Array) => model.layout.map((s) => (s.shape.length === 2 ? tf.transpose(tf.tensor2d(p.subarray(s.offset, s.offset + s.length), s.shape as [number, number])) : tf.tensor1d(p.subarray(s.offset, s.offset + s.length))));
     let global = toTf(init);
-    const forward = (ws: import('@tensorflow/tfjs').Tensor[], x: import('@tensorflow/tfjs').Tensor2D) =>
-      tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(x, ws[0] as import('@tensorflow/tfjs').Tensor2D), ws[1]!)), ws[2] as import('@tensorflow/tfjs').Tensor2D), ws[3]!) as import('@tensorflow/tfjs').Tensor2D;
+    const forward = (ws: Tensor[], x: Tensor2D) => tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(x, ws[0] as Tensor2D), ws[1]!)), ws[2] as Tensor2D), ws[3]!) as Tensor2D;
+    const total = shards.reduce((a, s) => a + s.n, 0);
     const t0 = performance.now();
     for (let r = 1; r <= ROUNDS; r++) {
       const lr = DEFAULTS.lr * DEFAULTS.lrDecay ** (r - 1);
-      const total = shards.reduce((a, s) => a + s.n, 0);
       const next = global.map((g) => tf.zerosLike(g));
       for (let p = 0; p < shards.length; p++) {
         const shard = shards[p]!;
@@ -58,7 +58,7 @@ async function tfjsFedAvg(shards: Dataset[], test: Dataset, seed: number): Promi
           tf.tidy(() => {
             const xb = tf.tensor2d(bx, [idx.length, 64]);
             const yb = tf.oneHot(tf.tensor1d(by, 'int32'), 10);
-            opt.minimize(() => tf.losses.softmaxCrossEntropy(yb, forward(vars, xb)) as import('@tensorflow/tfjs').Scalar, false, vars);
+            opt.minimize(() => tf.losses.softmaxCrossEntropy(yb, forward(vars, xb)) as Scalar, false, vars);
           });
         }
         const w = shard.n / total;
