@@ -20,9 +20,9 @@ import { loadOrCreateHybridIdentity, loadOrCreateIdentity } from '../host-node/k
 
 const root = new URL('../../', import.meta.url);
 interface Vector { name: string; secretKey: string; publicKey: string; message: string; signature: string }
-const RFC: Vector[] = JSON.parse(readFileSync(new URL('test/cases/rfc8032-ed25519.json', root), 'utf8')).vectors;
+const RFC: Vector[] = JSON.parse(readFileSync(new URL('test/vectors/rfc8032-ed25519.json', root), 'utf8')).vectors;
 interface Edge { name: string; publicKey: string; message: string; signature: string; verdict: 'accept' | 'reject'; reason: Rejection | null }
-const EDGE: Edge[] = JSON.parse(readFileSync(new URL('test/cases/ed25519-edge.json', root), 'utf8')).cases;
+const EDGE: Edge[] = JSON.parse(readFileSync(new URL('test/vectors/ed25519-edge.json', root), 'utf8')).cases;
 
 /** Every Node path, each returning undefined (valid) or a reason. */
 const PATHS: Record<string, (p: Uint8Array, m: Uint8Array, s: Uint8Array) => Promise<Rejection | undefined> | Rejection | undefined> = {

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Writes test/cases/ed25519-edge.json: Ed25519 edge cases (after Chalkias et al., "Taming the many EdDSAs",
+// Writes test/vectors/ed25519-edge.json: Ed25519 edge cases (after Chalkias et al., "Taming the many EdDSAs",
 // 2020) built with @noble/curves point arithmetic, each with meshwork's verdict under its rule (proofs/ed25519.ts):
 // canonical A, R and S, no small-order A or R, cofactorless equation. Deterministic: re-running writes the
 // same file.
@@ -89,5 +89,5 @@ add('R bit flipped', Abytes, M, flip(good, 3), 'reject', null, 'mutated R (may n
 add('S bit flipped', Abytes, M, flip(good, 40), 'reject', 'bad-signature', 'mutated S');
 add('public key bit flipped', flip(Abytes, 5), M, good, 'reject', null, 'mutated key (may not decode)');
 
-writeFileSync(new URL('./ed25519-edge.json', import.meta.url), JSON.stringify({ source: 'test/cases/make-ed25519-edge.mjs', rule: 'canonical A, R, S; A and R not small-order; cofactorless [S]B = R + [k]A', cases }, null, 1) + '\n');
+writeFileSync(new URL('./ed25519-edge.json', import.meta.url), JSON.stringify({ source: 'test/vectors/make-ed25519-edge.mjs', rule: 'canonical A, R, S; A and R not small-order; cofactorless [S]B = R + [k]A', cases }, null, 1) + '\n');
 console.log(`wrote ${cases.length} cases`);

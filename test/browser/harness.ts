@@ -1,0 +1,123 @@
+/**
+ * Shared by the Chromium suites and the browser bench: bundles a test page with vite's JS API into a temporary
+ * folder, serves it from 127.0.0.1 (WebCrypto needs a secure context) with COOP/COEP so it is cross-origin
+ * isolated, and drives Debian's /usr/bin/chromium through playwright-core (no browser download).
+ * @module
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { extname, join, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Page } from 'playwright-core';
+
+export const CHROMIUM = '/usr/bin/chromium';
+/** Headless flags known to work here (see ../shared/TOOLCHAIN.md, Browsers). */
+export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+/** This file runs from dist/test/browser/. */
+export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+
+const MIME: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.json': 'application/json',
+  '.map': 'application/json',
+  '.css': 'text/css',
+  // Required for WebAssembly.compileStreaming, which the browser host uses when it sees this type.
+  '.wasm': 'application/wasm',
+};
+
+/** Serves `dir` read-only on a free port of 127.0.0.1, every response cross-origin isolating. */
+async function serve(dir: string): Promise<{ server: Server; origin: string }> {
+  const root = resolve(dir);
+  const server = createServer((req, res) => {
+    let file: string;
+    try {
+      file = resolve(root, `.${decodeURIComponent(new URL(req.url ?? '/', 'http://127.0.0.1').pathname)}`);
+    } catch {
+      res.writeHead(400).end();
+      return;
+    }
+    if (!file.startsWith(root + sep)) {
+      res.writeHead(403).end();
+      return;
+    }
+    readFile(file).then(
+      (body) => {
+        res.writeHead(200, {
+          'Content-Type': MIME[extname(file)] ?? 'application/octet-stream',
+          'Cross-Origin-Opener-Policy': 'same-origin',
+          'Cross-Origin-Embedder-Policy': 'require-corp',
+          'Cache-Control': 'no-store',
+        });
+        res.end(body);
+      },
+      () => res.writeHead(404).end(),
+    );
+  });
+  await new Promise<void>((ok, fail) => {
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', ok);
+  });
+  return { server, origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+/**
+ * Builds the page `html` (a path under the repository, e.g. 'test/browser/index.html'), serves it, opens it in
+ * headless Chromium and runs `fn` on the page, failing after `timeoutMs`. Console errors and page errors are
+ * appended to a failure's message. Everything it starts is stopped before it returns.
+ */
+export async function withChromiumPage<T>(html: string, fn: (page: Page) => Promise<T>, opts: { timeoutMs?: number; args?: string[] } = {}): Promise<T> {
+  const timeoutMs = opts.timeoutMs ?? 90_000;
+  const { build } = await import('vite');
+  const { chromium } = await import('playwright-core');
+  const outDir = await mkdtemp(join(tmpdir(), 'meshwork-browser-'));
+  let server: Server | undefined;
+  let browser: Awaited<ReturnType<typeof chromium.launch>> | undefined;
+  try {
+    await build({
+      configFile: join(REPO, 'vite.config.ts'),
+      root: REPO,
+      logLevel: 'warn',
+      build: { outDir, emptyOutDir: true, rolldownOptions: { input: join(REPO, html) } },
+    });
+    const served = await serve(outDir);
+    server = served.server;
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS, ...(opts.args ?? [])] });
+    const page = await browser.newPage();
+    // Kept for the failure message: a module that fails to load shows up only here.
+    const log: string[] = [];
+    page.on('console', (m) => {
+      if (m.type() === 'error' || m.type() === 'warning') log.push(`console.${m.type()}: ${m.text()}`);
+    });
+    page.on('pageerror', (e) => log.push(`page error: ${e.message}`));
+    await page.goto(`${served.origin}/${html}`);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        fn(page),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no results after ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
+    } catch (e) {
+      throw new Error(`Chromium run failed: ${(e as Error).message}${log.length ? `\n${log.join('\n')}` : ''}`, { cause: e });
+    } finally {
+      clearTimeout(timer);
+    }
+  } finally {
+    await browser?.close();
+    if (server) {
+      server.closeAllConnections();
+      await new Promise((ok) => server!.close(ok));
+    }
+    await rm(outDir, { recursive: true, force: true });
+  }
+}
+
+/** Why a Chromium suite skips: never under CI (.ci/run installs chromium, so there a missing one fails). */
+export function chromiumSkip(): string | false {
+  return !existsSync(CHROMIUM) && !process.env.CI ? `${CHROMIUM} is missing (apt-get install chromium); CI fails instead of skipping` : false;
+}

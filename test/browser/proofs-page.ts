@@ -1,0 +1,180 @@
+/**
+ * The Chromium proofs page: exposes `window.__meshworkProofs`, which the Node side (proofs.test.ts, the
+ * browser bench) calls through Playwright with inputs made in Node and gets back what the browser made and
+ * saw: RFC 8032 vectors and the edge-case table on WebCrypto and noble, signatures and envelopes to check in
+ * Node, Node's to check here, the IndexedDB identity, and batch-verification timings.
+ *
+ * vite bundles tsc's output of this file (dist/test/browser/proofs-page.js).
+ * @module
+ */
+import { fromHex, toHex } from '../../proofs/bytes.js';
+import { generateIdentity, hasWebCryptoEd25519, identityFromSeed, verifyDetailed, type Identity, type Rejection } from '../../proofs/ed25519.js';
+import { verifyBatch, type SignedItem } from '../../proofs/batch.js';
+import { generateHybridIdentity, verifyHybrid } from '../../proofs/hybrid.js';
+import { openEnvelope, sealEnvelope, taskId } from '../../proofs/envelope.js';
+import { loadOrCreateIdentity } from '../../host-browser/keystore.js';
+
+/** A signature as hex strings (what crosses the Playwright boundary). */
+export interface HexItem {
+  publicKey: string;
+  message: string;
+  signature: string;
+}
+
+/** What Node sends in. */
+export interface ProofsInput {
+  rfc: (HexItem & { name: string; secretKey: string })[];
+  edge: (HexItem & { name: string })[];
+  /** Signatures made in Node, to verify here. */
+  fromNode: HexItem[];
+  /** An envelope sealed in Node (hex), to open here. */
+  envelopeFromNode: string;
+}
+
+/** What the page reports. */
+export interface ProofsReport {
+  webCrypto: boolean;
+  secureContext: boolean;
+  userAgent: string;
+  /** Per vector and backend: public key and signature reproduced, signature verified. */
+  rfc: { name: string; backend: string; publicKey: boolean; signature: boolean; verified: boolean }[];
+  /** Per edge case: the verdict (undefined = accept, else the reason) per backend, and raw WebCrypto's. */
+  edge: { name: string; webcrypto?: Rejection; noble?: Rejection; rawWebCrypto: boolean }[];
+  /** Node's signatures checked here, per backend. */
+  fromNode: { webcrypto: boolean[]; noble: boolean[] };
+  /** Made here, for Node to check. */
+  toNode: { items: HexItem[]; hybrid: { publicKey: string; mlDsaPublicKey: string; message: string; signature: string }; envelope: string };
+  envelopeFromNode: { ok: boolean; sender?: string; payload?: string; error?: string };
+  hybridHere: boolean;
+}
+
+async function backendReport(input: ProofsInput): Promise<ProofsReport> {
+  const webCrypto = await hasWebCryptoEd25519();
+  const backends = webCrypto ? (['webcrypto', 'noble'] as const) : (['noble'] as const);
+  const rfc: ProofsReport['rfc'] = [];
+  for (const v of input.rfc) {
+    for (const backend of backends) {
+      const id = await identityFromSeed(fromHex(v.secretKey), backend);
+      const sig = await id.sign(fromHex(v.message));
+      rfc.push({
+        name: v.name, backend, publicKey: id.id === v.publicKey, signature: toHex(sig) === v.signature,
+        verified: (await verifyDetailed(fromHex(v.publicKey), fromHex(v.message), fromHex(v.signature), backend)) === undefined,
+      });
+    }
+  }
+  const edge: ProofsReport['edge'] = [];
+  for (const c of input.edge) {
+    const p = fromHex(c.publicKey), m = fromHex(c.message), s = fromHex(c.signature);
+    let raw = false;
+    try {
+      raw = await crypto.subtle.verify('Ed25519', await crypto.subtle.importKey('raw', p, 'Ed25519', false, ['verify']), s, m);
+    } catch {
+      raw = false;
+    }
+    edge.push({
+      name: c.name,
+      webcrypto: webCrypto ? await verifyDetailed(p, m, s, 'webcrypto') : undefined,
+      noble: await verifyDetailed(p, m, s, 'noble'),
+      rawWebCrypto: raw,
+    });
+  }
+  const items: SignedItem[] = input.fromNode.map((x) => ({ publicKey: fromHex(x.publicKey), message: fromHex(x.message), signature: fromHex(x.signature) }));
+  const fromNode = {
+    webcrypto: webCrypto ? (await verifyBatch(items, { backend: 'webcrypto' })).reasons.map((r) => r === undefined) : [],
+    noble: (await verifyBatch(items, { backend: 'noble' })).reasons.map((r) => r === undefined),
+  };
+  // Made here: with a non-extractable WebCrypto key and with noble.
+  const toNode: HexItem[] = [];
+  for (const backend of backends) {
+    const id: Identity = await generateIdentity({ backend });
+    for (let i = 0; i < 3; i++) {
+      const message = new TextEncoder().encode(`from chromium ${backend} ${i}`);
+      toNode.push({ publicKey: id.id, message: toHex(message), signature: toHex(await id.sign(message)) });
+    }
+  }
+  const h = await generateHybridIdentity();
+  const hm = new TextEncoder().encode('hybrid from chromium');
+  const hs = await h.sign(hm);
+  const task = await taskId('chromium-task');
+  const envSigner = await generateIdentity();
+  const envelope = toHex(await sealEnvelope({ kind: 'update', task, round: 3, sequence: 9, payload: new TextEncoder().encode('chromium payload') }, envSigner));
+  let envelopeFromNode: ProofsReport['envelopeFromNode'];
+  try {
+    const env = await openEnvelope(fromHex(input.envelopeFromNode));
+    envelopeFromNode = { ok: true, sender: toHex(env.sender), payload: toHex(env.payload) };
+  } catch (e) {
+    envelopeFromNode = { ok: false, error: String(e) };
+  }
+  return {
+    webCrypto, secureContext: isSecureContext, userAgent: navigator.userAgent, rfc, edge, fromNode,
+    toNode: { items: toNode, hybrid: { publicKey: h.id, mlDsaPublicKey: toHex(h.mlDsaPublicKey), message: toHex(hm), signature: toHex(hs) }, envelope },
+    envelopeFromNode,
+    hybridHere: await verifyHybrid(h, hm, hs),
+  };
+}
+
+/** The IndexedDB identity: created once, the same after a reload, private key non-extractable. */
+export interface IdbReport {
+  id: string;
+  created: boolean;
+  backend: string;
+  extractable: boolean | undefined;
+  signatureVerifies: boolean;
+  /** Two loads racing on a fresh name: how many created, and whether they agree. */
+  race: { created: number; sameId: boolean };
+}
+
+async function idb(dbName: string): Promise<IdbReport> {
+  const { identity, created } = await loadOrCreateIdentity({ dbName });
+  const msg = new TextEncoder().encode('idb');
+  const sig = await identity.sign(msg);
+  const [a, b] = await Promise.all([loadOrCreateIdentity({ dbName, name: `race-${Date.now()}` }), loadOrCreateIdentity({ dbName, name: `race-${Date.now()}` })]);
+  return {
+    id: identity.id, created, backend: identity.backend, extractable: identity.privateKey?.extractable,
+    signatureVerifies: (await verifyDetailed(identity.publicKey, msg, sig)) === undefined,
+    race: { created: Number(a.created) + Number(b.created), sameId: a.identity.id === b.identity.id },
+  };
+}
+
+/** Batch verification timings here: meshwork's parallel WebCrypto batch against noble on the same items. */
+export interface BatchTiming {
+  n: number;
+  meshworkMs: number[];
+  nobleMs: number[];
+  allValid: boolean;
+}
+
+async function batchTiming(n: number, repeats: number): Promise<BatchTiming> {
+  const ids = await Promise.all(Array.from({ length: 16 }, () => generateIdentity()));
+  const items: SignedItem[] = [];
+  for (let i = 0; i < n; i++) {
+    const id = ids[i % ids.length]!, message = crypto.getRandomValues(new Uint8Array(256));
+    items.push({ publicKey: id.publicKey, message, signature: await id.sign(message) });
+  }
+  const meshworkMs: number[] = [], nobleMs: number[] = [];
+  let allValid = true;
+  // Interleaved, after one warm-up each, so load changes hit both alike.
+  await verifyBatch(items.slice(0, 64));
+  await verifyBatch(items.slice(0, 64), { backend: 'noble' });
+  for (let r = 0; r < repeats; r++) {
+    let t0 = performance.now();
+    allValid &&= (await verifyBatch(items)).ok;
+    meshworkMs.push(performance.now() - t0);
+    t0 = performance.now();
+    allValid &&= (await verifyBatch(items, { backend: 'noble' })).ok;
+    nobleMs.push(performance.now() - t0);
+  }
+  return { n, meshworkMs, nobleMs, allValid };
+}
+
+declare global {
+  interface Window {
+    __meshworkProofs?: {
+      signatures(input: ProofsInput): Promise<ProofsReport>;
+      idb(dbName: string): Promise<IdbReport>;
+      batchTiming(n: number, repeats: number): Promise<BatchTiming>;
+    };
+  }
+}
+
+window.__meshworkProofs = { signatures: backendReport, idb, batchTiming };
