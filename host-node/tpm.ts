@@ -19,7 +19,7 @@
 import { execFile } from 'node:child_process';
 import { createHash, createPublicKey, timingSafeEqual, verify as cryptoVerify, KeyObject } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 
 /** Domain-separation tag at the start of the hashed qualifying data (ASCII, followed by one 0x00 byte). */
