@@ -1,5 +1,5 @@
 /**
- * `npm run bench` / `meshwork bench [--json FILE] [--quick] [--suite matmul,aggregate,fl]`: runs the suites,
+ * `npm run bench` / `meshwork bench [--json FILE] [--quick] [--suite matmul,aggregate,fl,signatures,browser-signatures,freivalds]`: runs the suites,
  * prints a table, and optionally writes the rows as JSON.
  * @module
  */
@@ -11,11 +11,13 @@ import { createThreadPool } from '../host-node/pool.js';
 import { printTable, type BenchRow } from './harness.js';
 import { aggregateSuite, matmulSuite } from './suites.js';
 import { flSuite } from './fl.js';
+import { freivaldsSuite, signaturesSuite } from './signatures.js';
+import { browserSignaturesSuite } from './browser-signatures.js';
 
 /** Runs the benchmark CLI; returns the exit code. */
 export async function benchMain(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { json: { type: 'string' }, quick: { type: 'boolean', default: false }, suite: { type: 'string' }, quiet: { type: 'boolean', default: false } } });
-  const known = ['matmul', 'aggregate', 'fl'];
+  const known = ['matmul', 'aggregate', 'fl', 'signatures', 'browser-signatures', 'freivalds'];
   const suites = values.suite ? values.suite.split(',') : known;
   for (const s of suites) if (!known.includes(s)) throw new RangeError(`--suite must be ${known.join(', ')} (comma-separated), got '${s}'`);
   await ready(['wasm-simd', 'wasm', 'js']);
@@ -29,6 +31,9 @@ export async function benchMain(args: string[]): Promise<number> {
     if (suites.includes('matmul')) { cfg.log('bench: matmul'); rows.push(...(await matmulSuite(cfg, pool2, pool1))); }
     if (suites.includes('aggregate')) { cfg.log('bench: aggregate'); rows.push(...(await aggregateSuite(cfg, pool2))); }
     if (suites.includes('fl')) { cfg.log('bench: fl'); rows.push(...(await flSuite(cfg))); }
+    if (suites.includes('signatures')) { cfg.log('bench: signatures'); rows.push(...(await signaturesSuite(cfg))); }
+    if (suites.includes('browser-signatures')) { cfg.log('bench: browser-signatures'); rows.push(...(await browserSignaturesSuite(cfg))); }
+    if (suites.includes('freivalds')) { cfg.log('bench: freivalds'); rows.push(...(await freivaldsSuite(cfg))); }
   } finally {
     pool2.dispose();
     pool1.dispose();

@@ -10,7 +10,7 @@
  * @module
  */
 import { checkBytes, ownBytes } from './bytes.js';
-import { importVerifyKey, precheck, resolveBackend, verifyNobleDetailed, type Ed25519Backend, type Rejection } from './ed25519.js';
+import { cachedVerifyKey, importVerifyKey, precheck, resolveBackend, verifyNobleDetailed, type Ed25519Backend, type Rejection } from './ed25519.js';
 
 /** One signature to check. */
 export interface SignedItem {
@@ -78,12 +78,14 @@ export async function verifyBatch(items: readonly SignedItem[], opts: BatchOptio
         reasons[i] = pre;
         continue;
       }
-      let key: CryptoKey;
-      try {
-        key = await importVerifyKey(it.publicKey);
-      } catch {
-        reasons[i] = 'invalid-key';
-        continue;
+      let key = cachedVerifyKey(it.publicKey);
+      if (!key) {
+        try {
+          key = await importVerifyKey(it.publicKey);
+        } catch {
+          reasons[i] = 'invalid-key';
+          continue;
+        }
       }
       let ok = false;
       try {

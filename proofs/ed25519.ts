@@ -171,12 +171,19 @@ export function hasWebCryptoEd25519(): Promise<boolean> {
   return webCryptoProbe;
 }
 
-/** Imported verification keys, by public key, first in first out past `KEY_CACHE_SIZE`. */
+/** Imported verification keys, by public key (first in, first out past `KEY_CACHE_SIZE`): the pending import,
+ * and once it resolved the key itself, so a cached key costs no await. */
 const keyCache = new Map<string, Promise<CryptoKey>>();
+const keyReady = new Map<string, CryptoKey>();
 const KEY_CACHE_SIZE = 4096;
 
 function cacheKey(b: Uint8Array): string {
   return String.fromCharCode.apply(null, b as unknown as number[]);
+}
+
+/** The imported key of a public key if it is cached and ready (no await needed). */
+export function cachedVerifyKey(publicKey: Uint8Array): CryptoKey | undefined {
+  return keyReady.get(cacheKey(publicKey));
 }
 
 /** The WebCrypto verification key of a (pre-checked) public key, imported once. */
@@ -185,8 +192,12 @@ export function importVerifyKey(publicKey: Uint8Array): Promise<CryptoKey> {
   let key = keyCache.get(id);
   if (!key) {
     key = subtle()!.importKey('raw', ownBytes(publicKey), ALG, false, ['verify']);
-    key.catch(() => keyCache.delete(id));
-    if (keyCache.size >= KEY_CACHE_SIZE) keyCache.delete(keyCache.keys().next().value!);
+    key.then((k) => { if (keyCache.has(id)) keyReady.set(id, k); }, () => keyCache.delete(id));
+    if (keyCache.size >= KEY_CACHE_SIZE) {
+      const oldest = keyCache.keys().next().value!;
+      keyCache.delete(oldest);
+      keyReady.delete(oldest);
+    }
     keyCache.set(id, key);
   }
   return key;

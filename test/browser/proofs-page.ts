@@ -144,7 +144,7 @@ export interface BatchTiming {
   allValid: boolean;
 }
 
-async function batchTiming(n: number, repeats: number): Promise<BatchTiming> {
+async function batchTiming(n: number, repeats: number, inFlight?: number): Promise<BatchTiming> {
   const ids = await Promise.all(Array.from({ length: 16 }, () => generateIdentity()));
   const items: SignedItem[] = [];
   for (let i = 0; i < n; i++) {
@@ -158,7 +158,7 @@ async function batchTiming(n: number, repeats: number): Promise<BatchTiming> {
   await verifyBatch(items.slice(0, 64), { backend: 'noble' });
   for (let r = 0; r < repeats; r++) {
     let t0 = performance.now();
-    allValid &&= (await verifyBatch(items)).ok;
+    allValid &&= (await verifyBatch(items, { inFlight })).ok;
     meshworkMs.push(performance.now() - t0);
     t0 = performance.now();
     allValid &&= (await verifyBatch(items, { backend: 'noble' })).ok;
@@ -172,7 +172,7 @@ declare global {
     __meshworkProofs?: {
       signatures(input: ProofsInput): Promise<ProofsReport>;
       idb(dbName: string): Promise<IdbReport>;
-      batchTiming(n: number, repeats: number): Promise<BatchTiming>;
+      batchTiming(n: number, repeats: number, inFlight?: number): Promise<BatchTiming>;
     };
   }
 }
