@@ -23,6 +23,7 @@
  * @module
  */
 import { buildBn128, type Bn128, type TaskCommand } from 'ffjavascript';
+import { concat } from './bytes.js';
 import { BASE_FIELD, FIELD_ORDER, parseProof, parsePublicSignals, parseVerificationKey, type FieldValue, type G1Affine, type G2Affine, type Groth16Proof, type VerificationKey } from './groth16-format.js';
 
 /** One proof to check, with the public signals it claims. */
@@ -58,16 +59,6 @@ function le(v: bigint, n: number): Uint8Array {
   return out;
 }
 
-function concatBytes(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
 /** Per-engine constants: the psi coefficients, checked on the generator. */
 interface CurveConsts {
   psiX: Uint8Array;
@@ -79,8 +70,8 @@ const curveConsts = new WeakMap<Bn128, CurveConsts>();
 /** psi(x, y) = (conj(x) psiX, conj(y) psiY) on an affine G2 point in Montgomery form (128 bytes). */
 function psi(curve: Bn128, c: CurveConsts, p: Uint8Array): Uint8Array {
   const n = curve.F1.n8;
-  const conj = (a: Uint8Array) => concatBytes([a.subarray(0, n), curve.F1.neg(a.slice(n, 2 * n))]);
-  return concatBytes([curve.F2.mul(conj(p.subarray(0, 2 * n)), c.psiX), curve.F2.mul(conj(p.subarray(2 * n, 4 * n)), c.psiY)]);
+  const conj = (a: Uint8Array) => concat(a.subarray(0, n), curve.F1.neg(a.slice(n, 2 * n)));
+  return concat(curve.F2.mul(conj(p.subarray(0, 2 * n)), c.psiX), curve.F2.mul(conj(p.subarray(2 * n, 4 * n)), c.psiY));
 }
 
 function constsFor(curve: Bn128): CurveConsts {
@@ -110,10 +101,10 @@ interface PreparedKey {
 const preparedKeys = new WeakMap<object, PreparedKey>();
 
 function g1(curve: Bn128, p: G1Affine): Uint8Array {
-  return concatBytes([curve.F1.fromObject(p[0]), curve.F1.fromObject(p[1])]);
+  return concat(curve.F1.fromObject(p[0]), curve.F1.fromObject(p[1]));
 }
 function g2(curve: Bn128, p: G2Affine): Uint8Array {
-  return concatBytes([curve.F2.fromObject(p[0]), curve.F2.fromObject(p[1])]);
+  return concat(curve.F2.fromObject(p[0]), curve.F2.fromObject(p[1]));
 }
 
 function prepareKey(curve: Bn128, vk: VerificationKey): PreparedKey {
@@ -161,7 +152,7 @@ function toEngine(curve: Bn128, key: PreparedKey, item: BatchItem, i: number): E
   if (!curve.G1.isValid(a)) throw new RangeError(`items[${i}].proof.pi_a is not on BN254 G1`);
   if (!curve.G1.isValid(c)) throw new RangeError(`items[${i}].proof.pi_c is not on BN254 G1`);
   if (!curve.G2.isValid(bAffine)) throw new RangeError(`items[${i}].proof.pi_b is not on the BN254 twist`);
-  return { a, c, bAffine, b: concatBytes([bAffine, curve.F2.one]), signals };
+  return { a, c, bAffine, b: concat(bAffine, curve.F2.one), signals };
 }
 
 /** Random non-zero 128-bit scalars, one per proof. */
@@ -237,21 +228,21 @@ async function check(curve: Bn128, key: PreparedKey, proofs: EngineProof[], ids:
   // Slices for the engine's threads: about two per thread, so that one slow thread does not hold the rest.
   const per = Math.max(1, Math.ceil(ids.length / (2 * Math.max(1, curve.tm.concurrency))));
   const slices: Promise<Uint8Array[]>[] = [];
-  for (let s = 0; s < ids.length; s += per) {
-    const part = ids.slice(s, s + per);
-    slices.push(curve.tm.queueAction(sliceTask(curve, part.map((i) => proofs[i]!), rs.slice(s, s + per), subgroup, consts.sixX2)));
+  for (let at = 0; at < ids.length; at += per) {
+    const part = ids.slice(at, at + per);
+    slices.push(curve.tm.queueAction(sliceTask(curve, part.map((i) => proofs[i]!), rs.slice(at, at + per), subgroup, consts.sixX2)));
   }
   // Meanwhile, on this thread: R, L' and e(-L', gamma), and e(alpha, beta)^R.
   let bigR = 0n;
-  const s = new Array<bigint>(key.nPublic).fill(0n);
+  const coef = new Array<bigint>(key.nPublic).fill(0n); // sum_i r_i pub_ij, per public input j
   ids.forEach((id, i) => {
     const r = rs[i]!;
     bigR += r;
-    proofs[id]!.signals.forEach((v, j) => { s[j] = (s[j]! + r * v) % FIELD_ORDER; });
+    proofs[id]!.signals.forEach((v, j) => { coef[j] = (coef[j]! + r * v) % FIELD_ORDER; });
   });
   bigR %= FIELD_ORDER;
   let lp = curve.G1.timesScalar(key.ic[0]!, le(bigR, 32));
-  s.forEach((sj, j) => { if (sj !== 0n) lp = curve.G1.add(lp, curve.G1.timesScalar(key.ic[j + 1]!, le(sj, 32))); });
+  coef.forEach((sj, j) => { if (sj !== 0n) lp = curve.G1.add(lp, curve.G1.timesScalar(key.ic[j + 1]!, le(sj, 32))); });
   const mlL = curve.millerLoop(curve.prepareG1(curve.G1.neg(lp)), key.gammaPrep);
   const target = curve.Gt.exp(key.alphaBeta, le(bigR, 32));
 
