@@ -1,5 +1,5 @@
 /**
- * `npm run bench` / `meshwork bench [--json FILE] [--quick] [--suite matmul,aggregate,fl,signatures,browser-signatures,freivalds]`: runs the suites,
+ * `npm run bench` / `meshwork bench [--json FILE] [--quick] [--suite matmul,aggregate,fl,signatures,browser-signatures,freivalds,tpm,groth16]`: runs the suites,
  * prints a table, and optionally writes the rows as JSON.
  * @module
  */
@@ -13,11 +13,12 @@ import { aggregateSuite, matmulSuite } from './suites.js';
 import { flSuite } from './fl.js';
 import { freivaldsSuite, signaturesSuite } from './signatures.js';
 import { browserSignaturesSuite } from './browser-signatures.js';
+import { tpmSuite } from './tpm.js';
 
 /** Runs the benchmark CLI; returns the exit code. */
 export async function benchMain(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { json: { type: 'string' }, quick: { type: 'boolean', default: false }, suite: { type: 'string' }, quiet: { type: 'boolean', default: false } } });
-  const known = ['matmul', 'aggregate', 'fl', 'signatures', 'browser-signatures', 'freivalds'];
+  const known = ['matmul', 'aggregate', 'fl', 'signatures', 'browser-signatures', 'freivalds', 'tpm'];
   const suites = values.suite ? values.suite.split(',') : known;
   for (const s of suites) if (!known.includes(s)) throw new RangeError(`--suite must be ${known.join(', ')} (comma-separated), got '${s}'`);
   await ready(['wasm-simd', 'wasm', 'js']);
@@ -34,6 +35,7 @@ export async function benchMain(args: string[]): Promise<number> {
     if (suites.includes('signatures')) { cfg.log('bench: signatures'); rows.push(...(await signaturesSuite(cfg))); }
     if (suites.includes('browser-signatures')) { cfg.log('bench: browser-signatures'); rows.push(...(await browserSignaturesSuite(cfg))); }
     if (suites.includes('freivalds')) { cfg.log('bench: freivalds'); rows.push(...(await freivaldsSuite(cfg))); }
+    if (suites.includes('tpm')) { cfg.log('bench: tpm'); rows.push(...(await tpmSuite(cfg))); }
   } finally {
     pool2.dispose();
     pool1.dispose();

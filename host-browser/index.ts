@@ -73,3 +73,5 @@ export async function ready(backends?: string[]): Promise<string[]> {
 export * from '../runtime/index.js';
 export { createThreadPool, type KernelPool, type PoolOptions } from './pool.js';
 export { loadDigits } from './data.js';
+export { loadOrCreateIdentity, deleteIdentity } from './keystore.js';
+export { createBatchVerifier, type BrowserBatchVerifier, type BrowserVerifierOptions } from './verify.js';

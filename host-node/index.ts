@@ -40,3 +40,7 @@ export async function ready(backends?: string[]): Promise<string[]> {
 export * from '../runtime/index.js';
 export { createThreadPool, type KernelPool, type PoolOptions } from './pool.js';
 export { loadDigits } from './data.js';
+export { loadOrCreateIdentity, loadOrCreateHybridIdentity } from './keystore.js';
+export { verifyNodeCrypto, verifyNodeCryptoDetailed } from './ed25519.js';
+export { TpmAttestor, tpmCapability, verifyQuote, qualifyingData, type TpmCapability, type TpmQuote, type QuoteExpectations, type QuoteVerdict } from './tpm.js';
+export { startSwtpm, swtpmAvailable, type Swtpm } from './swtpm.js';

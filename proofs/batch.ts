@@ -10,7 +10,7 @@
  * @module
  */
 import { checkBytes, ownBytes } from './bytes.js';
-import { cachedVerifyKey, importVerifyKey, precheck, resolveBackend, verifyNobleDetailed, type Ed25519Backend, type Rejection } from './ed25519.js';
+import { cachedVerifyKey, importVerifyKey, loadSodium, precheck, resolveBackend, verifyNobleDetailed, verifySodiumDetailedSync, type Ed25519Backend, type Rejection } from './ed25519.js';
 
 /** One signature to check. */
 export interface SignedItem {
@@ -64,6 +64,11 @@ export async function verifyBatch(items: readonly SignedItem[], opts: BatchOptio
   const backend = await resolveBackend(opts.backend ?? 'auto');
   if (backend === 'noble') {
     for (let i = 0; i < n; i++) reasons[i] = verifyNobleDetailed(items[i]!.publicKey, items[i]!.message, items[i]!.signature);
+    return result(reasons);
+  }
+  if (backend === 'sodium') {
+    const sodium = await loadSodium();
+    for (let i = 0; i < n; i++) reasons[i] = verifySodiumDetailedSync(sodium, items[i]!.publicKey, items[i]!.message, items[i]!.signature);
     return result(reasons);
   }
   const subtle = crypto.subtle;

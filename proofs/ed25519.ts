@@ -224,8 +224,36 @@ export async function verifyWebCryptoDetailed(publicKey: Uint8Array, message: Ui
   }
 }
 
-/** Which implementation verifies: WebCrypto (native), noble (pure JS), or the first that works here. */
-export type Ed25519Backend = 'webcrypto' | 'noble' | 'auto';
+// ---- libsodium (Wasm) ----
+
+type Sodium = { ready: Promise<void>; crypto_sign_verify_detached(sig: Uint8Array, msg: Uint8Array, pk: Uint8Array): boolean };
+let sodium: Promise<Sodium> | undefined;
+
+/** libsodium.js (Wasm), loaded on first use. */
+export function loadSodium(): Promise<Sodium> {
+  sodium ??= import('libsodium-wrappers').then(async (m) => {
+    const s = (m as unknown as { default: Sodium }).default;
+    await s.ready;
+    return s;
+  });
+  return sodium;
+}
+
+/**
+ * The verdict with libsodium (Wasm): {@link precheck}, then `crypto_sign_verify_detached`, whose own checks
+ * (canonical S and A, no small-order A or R, cofactorless equation compared as bytes) are meshwork's rule.
+ * Synchronous once loaded (`sodium`); used by browser workers beside WebCrypto, whose verifier in Chromium
+ * runs on one thread.
+ */
+export function verifySodiumDetailedSync(sodium: Sodium, publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Rejection | undefined {
+  checkBytes('message', message);
+  const pre = precheck(publicKey, signature);
+  if (pre) return pre;
+  return sodium.crypto_sign_verify_detached(signature, message, publicKey) ? undefined : 'bad-signature';
+}
+
+/** Which implementation verifies: WebCrypto (native), libsodium (Wasm), noble (pure JS), or the first that works here. */
+export type Ed25519Backend = 'webcrypto' | 'sodium' | 'noble' | 'auto';
 
 /**
  * Verifies one signature under meshwork's rule. `auto` uses WebCrypto where the host has Ed25519 in it and
@@ -239,13 +267,14 @@ export async function verify(publicKey: Uint8Array, message: Uint8Array, signatu
 /** {@link verify} with the reason for a rejection. */
 export async function verifyDetailed(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array, backend: Ed25519Backend = 'auto'): Promise<Rejection | undefined> {
   const use = await resolveBackend(backend);
+  if (use === 'sodium') return verifySodiumDetailedSync(await loadSodium(), publicKey, message, signature);
   return use === 'webcrypto' ? verifyWebCryptoDetailed(publicKey, message, signature) : verifyNobleDetailed(publicKey, message, signature);
 }
 
 /** The backend `auto` stands for on this host, checking that a named one is available. */
-export async function resolveBackend(backend: Ed25519Backend): Promise<'webcrypto' | 'noble'> {
-  if (backend !== 'auto' && backend !== 'webcrypto' && backend !== 'noble') throw new RangeError(`backend must be 'auto', 'webcrypto' or 'noble', got ${String(backend)}`);
-  if (backend === 'noble') return 'noble';
+export async function resolveBackend(backend: Ed25519Backend): Promise<'webcrypto' | 'sodium' | 'noble'> {
+  if (backend !== 'auto' && backend !== 'webcrypto' && backend !== 'noble' && backend !== 'sodium') throw new RangeError(`backend must be 'auto', 'webcrypto', 'sodium' or 'noble', got ${String(backend)}`);
+  if (backend === 'noble' || backend === 'sodium') return backend;
   const has = await hasWebCryptoEd25519();
   if (backend === 'webcrypto' && !has) throw new Error('WebCrypto Ed25519 is not available on this host (in browsers it needs a secure context: https or localhost)');
   return has ? 'webcrypto' : 'noble';
@@ -324,7 +353,7 @@ export function nobleIdentity(seed: Uint8Array): Identity {
  */
 export async function generateIdentity(opts: { backend?: Ed25519Backend; extractable?: boolean } = {}): Promise<Identity> {
   const use = await resolveBackend(opts.backend ?? 'auto');
-  if (use === 'noble') return nobleIdentity(crypto.getRandomValues(new Uint8Array(SEED_BYTES)));
+  if (use !== 'webcrypto') return nobleIdentity(crypto.getRandomValues(new Uint8Array(SEED_BYTES)));
   const pair = (await subtle()!.generateKey(ALG, opts.extractable ?? false, ['sign', 'verify'])) as CryptoKeyPair;
   return identityFromKeyPair(pair);
 }
@@ -336,7 +365,7 @@ export async function generateIdentity(opts: { backend?: Ed25519Backend; extract
 export async function identityFromSeed(seed: Uint8Array, backend: Ed25519Backend = 'auto'): Promise<Identity> {
   checkBytes('seed', seed, SEED_BYTES);
   const use = await resolveBackend(backend);
-  if (use === 'noble') return nobleIdentity(seed);
+  if (use !== 'webcrypto') return nobleIdentity(seed);
   const s = subtle()!;
   const privateKey = await s.importKey('pkcs8', seedToPkcs8(seed) as Uint8Array<ArrayBuffer>, ALG, false, ['sign']);
   const publicKey = ed25519.getPublicKey(seed);

@@ -11,7 +11,7 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { fromHex, toHex } from '../proofs/bytes.js';
 import {
   SMALL_ORDER_ENCODINGS, generateIdentity, identityFromSeed, nobleIdentity, precheck, verify, verifyDetailed,
-  verifyNobleDetailed, verifyWebCryptoDetailed, type Rejection,
+  loadSodium, verifyNobleDetailed, verifySodiumDetailedSync, verifyWebCryptoDetailed, type Rejection,
 } from '../proofs/ed25519.js';
 import { verifyBatch, type SignedItem } from '../proofs/batch.js';
 import { HYBRID_SIGNATURE_BYTES, generateHybridIdentity, verifyHybrid, verifyHybridDetailed } from '../proofs/hybrid.js';
@@ -29,6 +29,7 @@ const PATHS: Record<string, (p: Uint8Array, m: Uint8Array, s: Uint8Array) => Pro
   webcrypto: verifyWebCryptoDetailed,
   noble: verifyNobleDetailed,
   'node:crypto': verifyNodeCryptoDetailed,
+  'libsodium (wasm)': async (p, m, s) => verifySodiumDetailedSync(await loadSodium(), p, m, s),
 };
 
 const flip = (b: Uint8Array, i: number) => { const c = b.slice(); c[i] = c[i]! ^ (1 << (i % 8)); return c; };
@@ -132,7 +133,7 @@ test('hybrid Ed25519 + ML-DSA-65: valid only when both parts verify; parts canno
   await assert.rejects(verifyHybrid(h, msg, sig.subarray(0, 100)), { name: 'RangeError', message: /signature must be 3373 bytes/ });
 });
 
-test('batch verification reports exactly the bad items, the same on WebCrypto and noble', async () => {
+test('batch verification reports exactly the bad items, the same on WebCrypto, libsodium and noble', async () => {
   const ids = await Promise.all(Array.from({ length: 8 }, () => generateIdentity()));
   const items: SignedItem[] = [];
   for (let i = 0; i < 300; i++) {
@@ -149,7 +150,7 @@ test('batch verification reports exactly the bad items, the same on WebCrypto an
   s151.set(SMALL_ORDER_ENCODINGS[6]!, 0);
   items[151] = { ...items[151]!, signature: s151 };
   items[299] = { ...items[299]!, signature: flip(items[299]!.signature, 20) };
-  for (const backend of ['webcrypto', 'noble'] as const) {
+  for (const backend of ['webcrypto', 'sodium', 'noble'] as const) {
     const r = await verifyBatch(items, { backend, inFlight: 64 });
     assert.equal(r.ok, false);
     assert.deepEqual(r.failed, [...bad.keys()]);

@@ -13,6 +13,7 @@ import { verifyBatch, type SignedItem } from '../../proofs/batch.js';
 import { generateHybridIdentity, verifyHybrid } from '../../proofs/hybrid.js';
 import { openEnvelope, sealEnvelope, taskId } from '../../proofs/envelope.js';
 import { loadOrCreateIdentity } from '../../host-browser/keystore.js';
+import { createBatchVerifier } from '../../host-browser/verify.js';
 
 /** A signature as hex strings (what crosses the Playwright boundary). */
 export interface HexItem {
@@ -39,7 +40,9 @@ export interface ProofsReport {
   /** Per vector and backend: public key and signature reproduced, signature verified. */
   rfc: { name: string; backend: string; publicKey: boolean; signature: boolean; verified: boolean }[];
   /** Per edge case: the verdict (undefined = accept, else the reason) per backend, and raw WebCrypto's. */
-  edge: { name: string; webcrypto?: Rejection; noble?: Rejection; rawWebCrypto: boolean }[];
+  edge: { name: string; webcrypto?: Rejection; noble?: Rejection; sodium?: Rejection; rawWebCrypto: boolean }[];
+  /** The edge table through createBatchVerifier with the libsodium worker and one WebCrypto lane sharing the items, and with WebCrypto alone. */
+  edgeVerifier: { shared: (Rejection | undefined)[]; webCryptoOnly: (Rejection | undefined)[] };
   /** Node's signatures checked here, per backend. */
   fromNode: { webcrypto: boolean[]; noble: boolean[] };
   /** Made here, for Node to check. */
@@ -75,9 +78,17 @@ async function backendReport(input: ProofsInput): Promise<ProofsReport> {
       name: c.name,
       webcrypto: webCrypto ? await verifyDetailed(p, m, s, 'webcrypto') : undefined,
       noble: await verifyDetailed(p, m, s, 'noble'),
+      sodium: await verifyDetailed(p, m, s, 'sodium'),
       rawWebCrypto: raw,
     });
   }
+  const edgeItems: SignedItem[] = input.edge.map((x) => ({ publicKey: fromHex(x.publicKey), message: fromHex(x.message), signature: fromHex(x.signature) }));
+  // inFlight 1 with chunk 1: the worker and one WebCrypto lane take items in turn; workers 0: WebCrypto takes all.
+  const viaWorker = await createBatchVerifier({ workers: 1, inFlight: 1, chunk: 1 });
+  const viaPage = await createBatchVerifier({ workers: 0 });
+  const edgeVerifier = { shared: (await viaWorker.verifyBatch(edgeItems)).reasons, webCryptoOnly: (await viaPage.verifyBatch(edgeItems)).reasons };
+  viaWorker.dispose();
+  viaPage.dispose();
   const items: SignedItem[] = input.fromNode.map((x) => ({ publicKey: fromHex(x.publicKey), message: fromHex(x.message), signature: fromHex(x.signature) }));
   const fromNode = {
     webcrypto: webCrypto ? (await verifyBatch(items, { backend: 'webcrypto' })).reasons.map((r) => r === undefined) : [],
@@ -106,7 +117,7 @@ async function backendReport(input: ProofsInput): Promise<ProofsReport> {
     envelopeFromNode = { ok: false, error: String(e) };
   }
   return {
-    webCrypto, secureContext: isSecureContext, userAgent: navigator.userAgent, rfc, edge, fromNode,
+    webCrypto, secureContext: isSecureContext, userAgent: navigator.userAgent, rfc, edge, edgeVerifier, fromNode,
     toNode: { items: toNode, hybrid: { publicKey: h.id, mlDsaPublicKey: toHex(h.mlDsaPublicKey), message: toHex(hm), signature: toHex(hs) }, envelope },
     envelopeFromNode,
     hybridHere: await verifyHybrid(h, hm, hs),
@@ -128,7 +139,8 @@ async function idb(dbName: string): Promise<IdbReport> {
   const { identity, created } = await loadOrCreateIdentity({ dbName });
   const msg = new TextEncoder().encode('idb');
   const sig = await identity.sign(msg);
-  const [a, b] = await Promise.all([loadOrCreateIdentity({ dbName, name: `race-${Date.now()}` }), loadOrCreateIdentity({ dbName, name: `race-${Date.now()}` })]);
+  const race = `race-${Date.now()}-${Math.random()}`;
+  const [a, b] = await Promise.all([loadOrCreateIdentity({ dbName, name: race }), loadOrCreateIdentity({ dbName, name: race })]);
   return {
     id: identity.id, created, backend: identity.backend, extractable: identity.privateKey?.extractable,
     signatureVerifies: (await verifyDetailed(identity.publicKey, msg, sig)) === undefined,
@@ -136,35 +148,47 @@ async function idb(dbName: string): Promise<IdbReport> {
   };
 }
 
-/** Batch verification timings here: meshwork's parallel WebCrypto batch against noble on the same items. */
+/** Batch verification timings here, interleaved on the same items: meshwork's browser verifier (WebCrypto
+ * plus libsodium workers), WebCrypto alone through verifyBatch, and noble. */
 export interface BatchTiming {
   n: number;
+  workers: number;
   meshworkMs: number[];
+  webCryptoMs: number[];
   nobleMs: number[];
   allValid: boolean;
 }
 
-async function batchTiming(n: number, repeats: number, inFlight?: number): Promise<BatchTiming> {
+async function batchTiming(n: number, repeats: number): Promise<BatchTiming> {
   const ids = await Promise.all(Array.from({ length: 16 }, () => generateIdentity()));
   const items: SignedItem[] = [];
   for (let i = 0; i < n; i++) {
     const id = ids[i % ids.length]!, message = crypto.getRandomValues(new Uint8Array(256));
     items.push({ publicKey: id.publicKey, message, signature: await id.sign(message) });
   }
-  const meshworkMs: number[] = [], nobleMs: number[] = [];
+  const meshworkMs: number[] = [], webCryptoMs: number[] = [], nobleMs: number[] = [];
   let allValid = true;
-  // Interleaved, after one warm-up each, so load changes hit both alike.
-  await verifyBatch(items.slice(0, 64));
-  await verifyBatch(items.slice(0, 64), { backend: 'noble' });
-  for (let r = 0; r < repeats; r++) {
-    let t0 = performance.now();
-    allValid &&= (await verifyBatch(items, { inFlight })).ok;
-    meshworkMs.push(performance.now() - t0);
-    t0 = performance.now();
-    allValid &&= (await verifyBatch(items, { backend: 'noble' })).ok;
-    nobleMs.push(performance.now() - t0);
+  const verifier = await createBatchVerifier();
+  try {
+    // Interleaved, after one warm-up each, so load changes hit all alike.
+    await verifier.verifyBatch(items.slice(0, 256));
+    await verifyBatch(items.slice(0, 64));
+    await verifyBatch(items.slice(0, 64), { backend: 'noble' });
+    for (let r = 0; r < repeats; r++) {
+      let t0 = performance.now();
+      allValid &&= (await verifier.verifyBatch(items)).ok;
+      meshworkMs.push(performance.now() - t0);
+      t0 = performance.now();
+      allValid &&= (await verifyBatch(items)).ok;
+      webCryptoMs.push(performance.now() - t0);
+      t0 = performance.now();
+      allValid &&= (await verifyBatch(items, { backend: 'noble' })).ok;
+      nobleMs.push(performance.now() - t0);
+    }
+  } finally {
+    verifier.dispose();
   }
-  return { n, meshworkMs, nobleMs, allValid };
+  return { n, workers: verifier.workers, meshworkMs, webCryptoMs, nobleMs, allValid };
 }
 
 declare global {
@@ -172,7 +196,7 @@ declare global {
     __meshworkProofs?: {
       signatures(input: ProofsInput): Promise<ProofsReport>;
       idb(dbName: string): Promise<IdbReport>;
-      batchTiming(n: number, repeats: number, inFlight?: number): Promise<BatchTiming>;
+      batchTiming(n: number, repeats: number): Promise<BatchTiming>;
     };
   }
 }

@@ -62,13 +62,13 @@ describe('proofs in Chromium (WebCrypto Ed25519, noble, IndexedDB)', { skip: chr
     assert.deepEqual(bad, []);
   });
 
-  test('edge-case table: the same verdict and reason as Node on WebCrypto and noble', (t) => {
+  test('edge-case table: the same verdict and reason as Node on WebCrypto, libsodium (Wasm), noble and the worker-backed batch verifier', (t) => {
     assert.equal(report.edge.length, edge.length);
     const rawDiffers = [];
     for (const [i, c] of edge.entries()) {
       const got = report.edge[i]!;
-      for (const backend of ['webcrypto', 'noble'] as const) {
-        const v = got[backend];
+      const viaVerifier = { workers: report.edgeVerifier.shared[i], page: report.edgeVerifier.webCryptoOnly[i] };
+      for (const [backend, v] of [['webcrypto', got.webcrypto], ['noble', got.noble], ['sodium', got.sodium], ['batch verifier, worker + page', viaVerifier.workers], ['batch verifier, page', viaVerifier.page]] as const) {
         assert.equal(v === undefined ? 'accept' : 'reject', c.verdict, `${c.name} on Chromium ${backend}: ${v}`);
         if (c.reason) assert.equal(v, c.reason, `${c.name} on Chromium ${backend}: reason`);
       }
