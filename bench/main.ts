@@ -14,11 +14,12 @@ import { flSuite } from './fl.js';
 import { freivaldsSuite, signaturesSuite } from './signatures.js';
 import { browserSignaturesSuite } from './browser-signatures.js';
 import { tpmSuite } from './tpm.js';
+import { groth16Suite } from './groth16.js';
 
 /** Runs the benchmark CLI; returns the exit code. */
 export async function benchMain(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { json: { type: 'string' }, quick: { type: 'boolean', default: false }, suite: { type: 'string' }, quiet: { type: 'boolean', default: false } } });
-  const known = ['matmul', 'aggregate', 'fl', 'signatures', 'browser-signatures', 'freivalds', 'tpm'];
+  const known = ['matmul', 'aggregate', 'fl', 'signatures', 'browser-signatures', 'freivalds', 'tpm', 'groth16'];
   const suites = values.suite ? values.suite.split(',') : known;
   for (const s of suites) if (!known.includes(s)) throw new RangeError(`--suite must be ${known.join(', ')} (comma-separated), got '${s}'`);
   await ready(['wasm-simd', 'wasm', 'js']);
@@ -36,6 +37,7 @@ export async function benchMain(args: string[]): Promise<number> {
     if (suites.includes('browser-signatures')) { cfg.log('bench: browser-signatures'); rows.push(...(await browserSignaturesSuite(cfg))); }
     if (suites.includes('freivalds')) { cfg.log('bench: freivalds'); rows.push(...(await freivaldsSuite(cfg))); }
     if (suites.includes('tpm')) { cfg.log('bench: tpm'); rows.push(...(await tpmSuite(cfg))); }
+    if (suites.includes('groth16')) { cfg.log('bench: groth16'); rows.push(...(await groth16Suite(cfg))); }
   } finally {
     pool2.dispose();
     pool1.dispose();

@@ -15,7 +15,7 @@ commands:
   info                                   capabilities, backends, and the backend each kernel uses
   conformance [--backend NAME|all] [--host node|embedded] [--json]
                                          run every kernel case and compare output hashes with the reference
-  bench [--json FILE] [--quick] [--suite matmul,aggregate,fl]
+  bench [--json FILE] [--quick] [--suite matmul,aggregate,fl,signatures,browser-signatures,freivalds,tpm,groth16]
                                          benchmarks against tfjs-wasm, TF.js CPU and plain-JS baselines
   simulate [--participants N] [--rounds R] [--rule fedavg|median|trimmed-mean|multi-krum|centered-clip]
            [--attack sign-flip|label-flip|gaussian|alie|ipm|model-replacement --byzantine FRACTION]

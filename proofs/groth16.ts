@@ -318,3 +318,5 @@ export async function dispose(): Promise<void> {
   const g = globalThis as { curve_bn128?: { terminate(): Promise<void> } | null };
   if (g.curve_bn128) await g.curve_bn128.terminate();
 }
+
+export { batchVerify, type BatchItem, type Groth16BatchResult } from './groth16-batch.js';

@@ -14,6 +14,9 @@ import { generateHybridIdentity, verifyHybrid } from '../../proofs/hybrid.js';
 import { openEnvelope, sealEnvelope, taskId } from '../../proofs/envelope.js';
 import { loadOrCreateIdentity } from '../../host-browser/keystore.js';
 import { createBatchVerifier } from '../../host-browser/verify.js';
+import { createGroth16Prover, defaultArtifactUrls } from '../../host-browser/groth16.js';
+import { ARTIFACT_FILES, publicSignalsFor, statementOf, verify as verifyGroth16, type ProofWithSignals, type VerificationKey } from '../../proofs/groth16.js';
+import { batchVerify } from '../../proofs/groth16-batch.js';
 
 /** A signature as hex strings (what crosses the Playwright boundary). */
 export interface HexItem {
@@ -191,14 +194,58 @@ async function batchTiming(n: number, repeats: number): Promise<BatchTiming> {
   return { n, workers: verifier.workers, meshworkMs, webCryptoMs, nobleMs, allValid };
 }
 
+/** What Node sends for the Groth16 exchange: a chunk to prove here (decimal strings) and a proof made in Node. */
+export interface Groth16Input {
+  x: number[];
+  bound: string;
+  bind: string;
+  fromNode: ProofWithSignals;
+}
+
+/** What the page made and saw. */
+export interface Groth16Report {
+  /** The proof made on a module Web Worker here. */
+  proof: ProofWithSignals;
+  proveMs: number;
+  /** Node's proof, checked here with snarkjs (verify) and the batch verifier. */
+  nodeVerifies: boolean;
+  nodeBatch: boolean;
+  /** Node's proof with the bound signal changed: must fail. */
+  tamperedVerifies: boolean;
+  /** The page's own proof verifies here. */
+  ownVerifies: boolean;
+}
+
+async function groth16(input: Groth16Input): Promise<Groth16Report> {
+  const vk = (await (await fetch(defaultArtifactUrls()[ARTIFACT_FILES.vkey]!)).json()) as VerificationKey;
+  const prover = await createGroth16Prover();
+  try {
+    const t0 = performance.now();
+    const proof = await prover.prove({ x: Int32Array.from(input.x), bound: BigInt(input.bound), bind: BigInt(input.bind) });
+    const proveMs = performance.now() - t0;
+    const st = statementOf(input.fromNode.publicSignals);
+    const tampered = publicSignalsFor({ ...st, bound: st.bound + 1n });
+    return {
+      proof, proveMs,
+      nodeVerifies: await verifyGroth16(vk, input.fromNode.publicSignals, input.fromNode.proof),
+      nodeBatch: (await batchVerify(vk, [input.fromNode, proof])).ok,
+      tamperedVerifies: await verifyGroth16(vk, tampered, input.fromNode.proof),
+      ownVerifies: await verifyGroth16(vk, proof.publicSignals, proof.proof),
+    };
+  } finally {
+    await prover.dispose();
+  }
+}
+
 declare global {
   interface Window {
     __meshworkProofs?: {
       signatures(input: ProofsInput): Promise<ProofsReport>;
       idb(dbName: string): Promise<IdbReport>;
       batchTiming(n: number, repeats: number): Promise<BatchTiming>;
+      groth16(input: Groth16Input): Promise<Groth16Report>;
     };
   }
 }
 
-window.__meshworkProofs = { signatures: backendReport, idb, batchTiming };
+window.__meshworkProofs = { signatures: backendReport, idb, batchTiming, groth16 };

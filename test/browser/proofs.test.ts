@@ -16,7 +16,10 @@ import { verifyHybrid } from '../../proofs/hybrid.js';
 import { openEnvelope, sealEnvelope, taskId } from '../../proofs/envelope.js';
 import { verifyNodeCrypto } from '../../host-node/ed25519.js';
 import { REPO, chromiumSkip, withChromiumPage } from './harness.js';
-import type { HexItem, IdbReport, ProofsInput, ProofsReport } from './proofs-page.js';
+import type { Groth16Input, Groth16Report, HexItem, IdbReport, ProofsInput, ProofsReport } from './proofs-page.js';
+import { createGroth16Prover, readArtifacts } from '../../host-node/groth16.js';
+import { bindingOf, dispose as disposeGroth16, publicSignalsFor, statementOf, sumOfSquares, verify as verifyGroth16, type Groth16Artifacts } from '../../proofs/groth16.js';
+import { batchVerify } from '../../proofs/groth16-batch.js';
 
 interface Edge extends HexItem { name: string; verdict: 'accept' | 'reject'; reason: Rejection | null }
 const vectors = (f: string) => JSON.parse(readFileSync(join(REPO, 'test/vectors', f), 'utf8'));
@@ -108,5 +111,51 @@ describe('proofs in Chromium (WebCrypto Ed25519, noble, IndexedDB)', { skip: chr
       assert.equal(r.signatureVerifies, true);
       assert.deepEqual(r.race, { created: 1, sameId: true });
     }
+  });
+});
+
+describe('Groth16 across Node and Chromium (Web Worker proving)', { skip: chromiumSkip() }, () => {
+  let report: Groth16Report;
+  let input: Groth16Input;
+  let artifacts: Groth16Artifacts;
+
+  before(async () => {
+    artifacts = await readArtifacts();
+    const prover = await createGroth16Prover();
+    try {
+      const x = Int32Array.from({ length: 64 }, (_, i) => (i * 7919) % 2001 - 1000);
+      const bound = sumOfSquares(x) + 5n;
+      const fromNode = await prover.prove({ x, bound, bind: bindingOf({ task: 'chromium', round: 2, sender: new Uint8Array(32).fill(1), chunk: 0 }) });
+      const y = Int32Array.from({ length: 64 }, (_, i) => (i * 104729) % 4001 - 2000);
+      input = { x: [...y], bound: String(sumOfSquares(y)), bind: String(bindingOf({ task: 'chromium', round: 2, sender: new Uint8Array(32).fill(2), chunk: 1 })), fromNode };
+    } finally {
+      await prover.dispose();
+    }
+    report = await withChromiumPage('test/browser/proofs.html', async (page: Page) => {
+      await page.waitForFunction(() => window.__meshworkProofs !== undefined);
+      return page.evaluate((i) => window.__meshworkProofs!.groth16(i), input);
+    }, { timeoutMs: 180_000 });
+  });
+
+  test('a proof made in Node verifies in Chromium (snarkjs and the batch verifier); a tampered signal does not', (t) => {
+    t.diagnostic(`proving on a Chromium Web Worker: ${report.proveMs.toFixed(0)} ms`);
+    assert.equal(report.nodeVerifies, true);
+    assert.equal(report.nodeBatch, true);
+    assert.equal(report.tamperedVerifies, false);
+    assert.equal(report.ownVerifies, true);
+  });
+
+  test('a proof made on a Chromium Web Worker verifies in Node; tampered copies do not', async () => {
+    const { proof, publicSignals } = report.proof;
+    assert.equal(await verifyGroth16(artifacts.vkey, publicSignals, proof), true);
+    const st = statementOf(publicSignals);
+    assert.equal(st.bound, BigInt(input.bound));
+    assert.equal(st.bind, BigInt(input.bind));
+    assert.equal(await verifyGroth16(artifacts.vkey, publicSignalsFor({ ...st, bind: st.bind + 1n }), proof), false);
+    const swapped = { ...proof, pi_a: input.fromNode.proof.pi_a };
+    assert.equal(await verifyGroth16(artifacts.vkey, publicSignals, swapped), false);
+    const batch = await batchVerify(artifacts.vkey, [report.proof, input.fromNode, { proof: swapped, publicSignals }]);
+    assert.deepEqual(batch.bad, [2]);
+    await disposeGroth16();
   });
 });
