@@ -6,10 +6,8 @@
  * @module
  */
 import { withChromiumPage } from '../test/browser/harness.js';
-import type { BenchRow } from './harness.js';
+import { median, type BenchRow } from './harness.js';
 import type { BenchConfig } from './suites.js';
-
-const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
 
 export async function browserSignaturesSuite(cfg: BenchConfig): Promise<BenchRow[]> {
   const n = cfg.quick ? 1024 : 2048, repeats = cfg.quick ? 3 : 5;

@@ -15,6 +15,13 @@ export interface BenchRow {
   unit: string;
 }
 
+/** The median of `values` (the mean of the middle two for an even count). */
+export function median(values: readonly number[]): number {
+  const v = [...values].sort((a, b) => a - b);
+  const mid = v.length >> 1;
+  return v.length % 2 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
+}
+
 /** Median wall time in ms of `fn` over `repeats` runs after `warmup` runs. */
 export async function medianMs(fn: () => unknown, repeats: number, warmup = 2): Promise<number> {
   for (let i = 0; i < warmup; i++) await fn();
@@ -24,9 +31,7 @@ export async function medianMs(fn: () => unknown, repeats: number, warmup = 2): 
     await fn();
     times.push(performance.now() - t0);
   }
-  times.sort((a, b) => a - b);
-  const mid = times.length >> 1;
-  return times.length % 2 ? times[mid]! : (times[mid - 1]! + times[mid]!) / 2;
+  return median(times);
 }
 
 /**
@@ -44,8 +49,7 @@ export async function interleaved(a: () => unknown, b: () => unknown, pairs: num
     await b();
     tb.push(performance.now() - t0);
   }
-  const med = (v: number[]) => [...v].sort((x, y) => x - y)[v.length >> 1]!;
-  return { medianA: med(ta), medianB: med(tb), ratio: med(ta.map((t, i) => t / tb[i]!)) };
+  return { medianA: median(ta), medianB: median(tb), ratio: median(ta.map((t, i) => t / tb[i]!)) };
 }
 
 /** Prints rows as an aligned table. */

@@ -8,7 +8,7 @@
  * @module
  */
 import { wrap, type Remote } from 'comlink';
-import { verifyBatch, type BatchResult, type SignedItem } from '../proofs/batch.js';
+import { checkSignedItems, verifyBatch, type BatchResult, type SignedItem } from '../proofs/batch.js';
 import type { Rejection } from '../proofs/ed25519.js';
 import type { VerifyWorkerApi } from './verify-worker.js';
 
@@ -53,15 +53,8 @@ export async function createBatchVerifier(opts: BrowserVerifierOptions = {}): Pr
   return {
     workers: count,
     async verifyBatch(items) {
-      if (!Array.isArray(items)) throw new TypeError(`items must be an array, got ${typeof items}`);
+      checkSignedItems(items);
       const n = items.length;
-      for (let i = 0; i < n; i++) {
-        const it = items[i];
-        if (typeof it !== 'object' || it === null) throw new TypeError(`items[${i}] must be an object with publicKey, message and signature`);
-        if (!(it.publicKey instanceof Uint8Array) || it.publicKey.length !== 32) throw new RangeError(`items[${i}].publicKey must be a Uint8Array of 32 bytes`);
-        if (!(it.signature instanceof Uint8Array) || it.signature.length !== 64) throw new RangeError(`items[${i}].signature must be a Uint8Array of 64 bytes`);
-        if (!(it.message instanceof Uint8Array)) throw new TypeError(`items[${i}].message must be a Uint8Array`);
-      }
       const reasons: (Rejection | undefined)[] = new Array(n).fill(undefined);
       let next = 0;
       const take = (k: number) => { const start = next; next = Math.min(n, next + k); return [start, next] as const; };

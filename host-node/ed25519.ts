@@ -49,12 +49,3 @@ export function verifyNodeCryptoDetailed(publicKey: Uint8Array, message: Uint8Ar
 export function verifyNodeCrypto(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   return verifyNodeCryptoDetailed(publicKey, message, signature) === undefined;
 }
-
-/** node:crypto with no pre-check: the raw native verdict (for the edge-case table). */
-export function verifyNodeCryptoRaw(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
-  try {
-    return nodeVerify(null, message, createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' }), signature);
-  } catch {
-    return false;
-  }
-}

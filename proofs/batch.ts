@@ -44,23 +44,11 @@ export interface BatchOptions {
  *   does not verify is reported in the result, not thrown.
  */
 export async function verifyBatch(items: readonly SignedItem[], opts: BatchOptions = {}): Promise<BatchResult> {
-  if (!Array.isArray(items)) throw new TypeError(`items must be an array, got ${typeof items}`);
+  checkSignedItems(items);
   const inFlight = opts.inFlight ?? 256;
   if (!Number.isInteger(inFlight) || inFlight < 1) throw new RangeError(`inFlight must be a positive integer, got ${inFlight}`);
   const n = items.length;
   const reasons: (Rejection | undefined)[] = new Array(n).fill(undefined);
-  for (let i = 0; i < n; i++) {
-    const it = items[i]!;
-    if (typeof it !== 'object' || it === null) throw new TypeError(`items[${i}] must be an object with publicKey, message and signature`);
-    try {
-      checkBytes('publicKey', it.publicKey, 32);
-      checkBytes('signature', it.signature, 64);
-      checkBytes('message', it.message);
-    } catch (e) {
-      (e as Error).message = `items[${i}].${(e as Error).message}`;
-      throw e;
-    }
-  }
   const backend = await resolveBackend(opts.backend ?? 'auto');
   if (backend === 'noble') {
     for (let i = 0; i < n; i++) reasons[i] = verifyNobleDetailed(items[i]!.publicKey, items[i]!.message, items[i]!.signature);
@@ -103,6 +91,26 @@ export async function verifyBatch(items: readonly SignedItem[], opts: BatchOptio
   };
   await Promise.all(Array.from({ length: Math.min(inFlight, n) }, lane));
   return result(reasons);
+}
+
+/**
+ * Checks that `items` is an array of {publicKey: 32 bytes, message, signature: 64 bytes}.
+ * @throws TypeError / RangeError naming `items[i].field`.
+ */
+export function checkSignedItems(items: readonly SignedItem[]): void {
+  if (!Array.isArray(items)) throw new TypeError(`items must be an array, got ${typeof items}`);
+  for (let i = 0; i < items.length; i++) {
+    const it = items[i]!;
+    if (typeof it !== 'object' || it === null) throw new TypeError(`items[${i}] must be an object with publicKey, message and signature`);
+    try {
+      checkBytes('publicKey', it.publicKey, 32);
+      checkBytes('signature', it.signature, 64);
+      checkBytes('message', it.message);
+    } catch (e) {
+      (e as Error).message = `items[${i}].${(e as Error).message}`;
+      throw e;
+    }
+  }
 }
 
 function result(reasons: (Rejection | undefined)[]): BatchResult {

@@ -18,6 +18,7 @@
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha512 } from '@noble/hashes/sha2.js';
+import { bytesToNumberLE } from '@noble/curves/utils.js';
 import { checkBytes, equalBytes, fromHex, ownBytes, toHex } from './bytes.js';
 
 /** Public key (= identity) length in bytes. */
@@ -108,12 +109,6 @@ export function precheck(publicKey: Uint8Array, signature: Uint8Array): Rejectio
 
 const L = 2n ** 252n + 27742317777372353535851937790883648493n;
 
-function leToBigint(b: Uint8Array): bigint {
-  let x = 0n;
-  for (let i = b.length - 1; i >= 0; i--) x = (x << 8n) | BigInt(b[i]!);
-  return x;
-}
-
 /**
  * The verdict computed with @noble/curves alone (pure JS, any host): {@link precheck}, then the
  * cofactorless equation [S]B - [k]A == R compared as encodings.
@@ -130,9 +125,9 @@ export function verifyNobleDetailed(publicKey: Uint8Array, message: Uint8Array, 
     return 'invalid-key';
   }
   const R = signature.subarray(0, 32);
-  const s = leToBigint(signature.subarray(32));
+  const s = bytesToNumberLE(signature.subarray(32));
   const h = sha512.create().update(R).update(publicKey).update(message).digest();
-  const k = leToBigint(h) % L;
+  const k = bytesToNumberLE(h) % L;
   const SB = s === 0n ? ed25519.Point.ZERO : ed25519.Point.BASE.multiply(s);
   const Rp = k === 0n ? SB : SB.subtract(A.multiplyUnsafe(k));
   return equalBytes(Rp.toBytes(), R) ? undefined : 'bad-signature';

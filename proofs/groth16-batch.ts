@@ -23,6 +23,7 @@
  * @module
  */
 import { buildBn128, type Bn128, type TaskCommand } from 'ffjavascript';
+import { numberToBytesLE } from '@noble/curves/utils.js';
 import { concat } from './bytes.js';
 import { BASE_FIELD, FIELD_ORDER, parseProof, parsePublicSignals, parseVerificationKey, type FieldValue, type G1Affine, type G2Affine, type Groth16Proof, type VerificationKey } from './groth16-format.js';
 
@@ -49,16 +50,6 @@ const BN_X = 4965661367192848881n;
 /** psi acts on G2 as multiplication by p = 6x^2 (mod r); a twist point is in G2 iff psi(P) = [6x^2] P. */
 const SIX_X_SQUARED = 6n * BN_X * BN_X;
 
-/** Little-endian bytes of a non-negative bigint, `n` bytes. */
-function le(v: bigint, n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    out[i] = Number(v & 0xffn);
-    v >>= 8n;
-  }
-  return out;
-}
-
 /** Per-engine constants: the psi coefficients, checked on the generator. */
 interface CurveConsts {
   psiX: Uint8Array;
@@ -79,7 +70,7 @@ function constsFor(curve: Bn128): CurveConsts {
   if (c) return c;
   // With the D-type twist y^2 = x^3 + 3 / xi, xi = 9 + u: psi's coefficients are xi^((q-1)/3) and xi^((q-1)/2).
   const xi = curve.F2.fromObject([9n, 1n]);
-  const sixX2 = le(SIX_X_SQUARED, 16);
+  const sixX2 = numberToBytesLE(SIX_X_SQUARED, 16);
   const cand = { psiX: curve.F2.exp(xi, (BASE_FIELD - 1n) / 3n), psiY: curve.F2.exp(xi, (BASE_FIELD - 1n) / 2n), sixX2 };
   const g = curve.G2.toAffine(curve.G2.g);
   if (!curve.G2.eq(curve.G2.timesScalar(g, sixX2), psi(curve, cand, g))) throw new Error('groth16-batch: psi self-test on the G2 generator failed');
@@ -199,7 +190,7 @@ function sliceTask(curve: Bn128, proofs: EngineProof[], rs: bigint[], subgroup: 
   ];
   let sum = 10;
   proofs.forEach((p, i) => {
-    t.push({ cmd: 'SET', var: 0, buff: p.a }, { cmd: 'SET', var: 1, buff: le(rs[i]!, 16) }, { cmd: 'SET', var: 8, buff: p.c }, { cmd: 'SET', var: 4, buff: p.b });
+    t.push({ cmd: 'SET', var: 0, buff: p.a }, { cmd: 'SET', var: 1, buff: numberToBytesLE(rs[i]!, 16) }, { cmd: 'SET', var: 8, buff: p.c }, { cmd: 'SET', var: 4, buff: p.b });
     if (subgroup) {
       t.push({ cmd: 'CALL', fnName: 'g2m_timesScalar', params: [{ var: 4 }, { var: 12 }, { val: 16 }, { var: 13 }] }, { cmd: 'GET', out: 2 + i, var: 13, len: 3 * n2 });
     }
@@ -241,10 +232,10 @@ async function check(curve: Bn128, key: PreparedKey, proofs: EngineProof[], ids:
     proofs[id]!.signals.forEach((v, j) => { coef[j] = (coef[j]! + r * v) % FIELD_ORDER; });
   });
   bigR %= FIELD_ORDER;
-  let lp = curve.G1.timesScalar(key.ic[0]!, le(bigR, 32));
-  coef.forEach((sj, j) => { if (sj !== 0n) lp = curve.G1.add(lp, curve.G1.timesScalar(key.ic[j + 1]!, le(sj, 32))); });
+  let lp = curve.G1.timesScalar(key.ic[0]!, numberToBytesLE(bigR, 32));
+  coef.forEach((sj, j) => { if (sj !== 0n) lp = curve.G1.add(lp, curve.G1.timesScalar(key.ic[j + 1]!, numberToBytesLE(sj, 32))); });
   const mlL = curve.millerLoop(curve.prepareG1(curve.G1.neg(lp)), key.gammaPrep);
-  const target = curve.Gt.exp(key.alphaBeta, le(bigR, 32));
+  const target = curve.Gt.exp(key.alphaBeta, numberToBytesLE(bigR, 32));
 
   const results = await Promise.all(slices);
   const outside: number[] = [];

@@ -6,13 +6,13 @@
 import { writeFileSync } from 'node:fs';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha512 } from '@noble/hashes/sha2.js';
+import { bytesToNumberLE as fromLe, numberToBytesLE } from '@noble/curves/utils.js';
 
 const P = ed25519.Point;
 const L = 2n ** 252n + 27742317777372353535851937790883648493n;
 const hex = (b) => Buffer.from(b).toString('hex');
 const unhex = (h) => Uint8Array.from(Buffer.from(h, 'hex'));
-const le = (x, n = 32) => { const o = new Uint8Array(n); for (let i = 0; i < n; i++) { o[i] = Number(x & 255n); x >>= 8n; } return o; };
-const fromLe = (b) => { let x = 0n; for (let i = b.length - 1; i >= 0; i--) x = (x << 8n) | BigInt(b[i]); return x; };
+const le = (x) => numberToBytesLE(x, 32);
 const cat = (...p) => { const o = new Uint8Array(p.reduce((n, x) => n + x.length, 0)); let k = 0; for (const x of p) { o.set(x, k); k += x.length; } return o; };
 const enc = (s) => new TextEncoder().encode(s);
 const kOf = (R, A, M) => fromLe(sha512(cat(R, A, M))) % L;
