@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `meshwork` command: info, conformance, bench, simulate, start.
+ * The `meshwork` command: info, conformance, bench, simulate, serve, worker, start.
  * @module
  */
 import { parseArgs } from 'node:util';
@@ -24,6 +24,12 @@ commands:
            [--json FILE] [--plot FILE.svg] [--backend NAME] [--matrix]
                                          federated learning on the shipped digits, in-process or
                                          on a worker pool (--threads), flat or through an aggregator tree
+  serve [--port P] [--host H] [--task FILE] [--dir DIR] [--exit-when-done]
+                                         the coordinator: HTTP + WebSocket API, embed script, dashboard,
+                                         /metrics; state in an embedded database (--dir, default .meshwork/TASK)
+  worker --coordinator URL [--data FILE.csv[.gz]] [--key FILE.pem] [--attack sign-flip|label-flip|gaussian] [--json]
+                                         a Node participant: joins, trains on a worker thread, submits
+                                         signed updates; survives coordinator restarts
   start                                  info, then a federated demo: non-IID digits, 4 of 20 participants
                                          attacking (model replacement), Multi-Krum, learning curve
 `;
@@ -81,6 +87,14 @@ async function main(argv: string[]): Promise<number> {
     case 'simulate': {
       const { simulateMain } = await import('./simulate-cli.js');
       return simulateMain(rest);
+    }
+    case 'serve': {
+      const { serveMain } = await import('./serve-cli.js');
+      return serveMain(rest);
+    }
+    case 'worker': {
+      const { workerMain } = await import('./serve-cli.js');
+      return workerMain(rest);
     }
     case 'start': {
       await info();

@@ -16,5 +16,9 @@ export { RdpAccountant, epsilonFromRdp, noiseMultiplierFor, DEFAULT_ORDERS } fro
 export { DpFedAvg, discreteGaussian, type DpOptions } from './dp.js';
 export { aggregateTree, aggregateHierarchy, SumTree, treeShape, type PartialSum, type TreeTraffic, type HierarchyOptions } from './hierarchy.js';
 export { runLocalJob, type LocalJob } from './local.js';
-export { simulate, simulateWith, detect, participantId, paramsSha256, DEFAULTS as SIMULATION_DEFAULTS, type SimulationOptions, type SimulationResult, type RoundRow, type LocalTrainer } from './simulate.js';
+export { simulate, simulateWith, detect, serverStep, participantId, paramsSha256, DEFAULTS as SIMULATION_DEFAULTS, type SimulationOptions, type SimulationResult, type RoundRow, type LocalTrainer } from './simulate.js';
 export { learningCurveSvg } from './plot.js';
+export {
+  DEFAULT_TASK, parseTaskSpec, taskEncoding, taskDimension, taskSplit, encodeUpdatePayload, decodeUpdatePayload, localJob, encodeForSubmit, trainAndEncode,
+  PayloadError, UPDATE_PAYLOAD_HEADER, type TaskSpec, type TaskData, type UpdatePayload, type JoinRequest, type RoundInfo,
+} from './protocol.js';

@@ -233,12 +233,7 @@ function* rounds(shards: Dataset[], test: Dataset, options: Partial<SimulationOp
     const agg = o.fanin === undefined
       ? { ...strategy.aggregateRound(r, results, failures, enc, d), traffic: flatTraffic(results.length, d) }
       : aggregateHierarchy(strategy, r, results, failures, enc, d, { fanin: o.fanin, robustLevel: o.robustLevel });
-    // Server optimizer: v = beta v + update; params += serverLr v (f32).
-    const beta = Math.fround(o.serverMomentum), slr = Math.fround(o.serverLr);
-    for (let i = 0; i < d; i++) {
-      velocity[i] = Math.fround(beta * velocity[i]!) + agg.update[i]!;
-      params[i] = params[i]! + Math.fround(slr * velocity[i]!);
-    }
+    serverStep(params, velocity, agg.update, o.serverLr, o.serverMomentum);
     const ev = model.evaluate(params, test.x, test.y);
     let federated: EvaluateAggregate | undefined;
     if (o.federatedEvaluation) {
@@ -254,6 +249,18 @@ function* rounds(shards: Dataset[], test: Dataset, options: Partial<SimulationOp
     o.onRound?.(row);
   }
   return { rows, params, model, ms: performance.now() - t0, reputation, byzantine: [...byzantine].sort() };
+}
+
+/**
+ * The server optimizer, in place: v = beta v + update; params += serverLr v (f32, in index order), so the
+ * simulation and the coordinator apply an aggregate to the same bits.
+ */
+export function serverStep(params: Float32Array, velocity: Float32Array, update: Float32Array, serverLr: number, serverMomentum: number): void {
+  const beta = Math.fround(serverMomentum), slr = Math.fround(serverLr);
+  for (let i = 0; i < params.length; i++) {
+    velocity[i] = Math.fround(beta * velocity[i]!) + update[i]!;
+    params[i] = params[i]! + Math.fround(slr * velocity[i]!);
+  }
 }
 
 /**

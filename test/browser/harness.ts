@@ -121,3 +121,17 @@ export async function withChromiumPage<T>(html: string, fn: (page: Page) => Prom
 export function chromiumSkip(): string | false {
   return !existsSync(CHROMIUM) && !process.env.CI ? `${CHROMIUM} is missing (apt-get install chromium); CI fails instead of skipping` : false;
 }
+
+/**
+ * Launches headless Chromium (Debian's, no download) for pages served elsewhere (e.g. by a running
+ * coordinator); the caller closes it. `userDataDir` gives a persistent profile (IndexedDB across pages).
+ */
+export async function launchChromium(opts: { args?: string[]; userDataDir?: string } = {}): Promise<import('playwright-core').BrowserContext> {
+  const { chromium } = await import('playwright-core');
+  const args = [...CHROMIUM_ARGS, ...(opts.args ?? [])];
+  if (opts.userDataDir) return chromium.launchPersistentContext(opts.userDataDir, { executablePath: CHROMIUM, args });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args });
+  const context = await browser.newContext();
+  context.on('close', () => { void browser.close(); });
+  return context;
+}

@@ -1,0 +1,559 @@
+/**
+ * The coordinator's round loop, without HTTP: joins, round opening and deadlines, the checks every
+ * submission goes through (envelope, task, round, selection, duplicate, replay, payload, signature in
+ * micro-batches), the durable ledger, and aggregation with the task's strategy, the detector and the server
+ * optimizer of the in-process simulation (runtime/fl). server.ts puts HTTP and WebSocket in front of it.
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import { toHex } from '../../proofs/bytes.js';
+import { verifyBatch, type SignedItem } from '../../proofs/batch.js';
+import type { Rejection } from '../../proofs/ed25519.js';
+import { EnvelopeError, parseEnvelope, ReplayGuard, taskId, type Envelope } from '../../proofs/envelope.js';
+import type { Dataset } from '../../runtime/fl/data.js';
+import { Mlp } from '../../runtime/fl/model.js';
+import { decodeUpdatePayload, PayloadError, taskDimension, taskEncoding, taskSplit, type JoinRequest, type RoundInfo, type TaskSpec } from '../../runtime/fl/protocol.js';
+import { Rng, STREAMS } from '../../runtime/fl/rng.js';
+import { detect, participantId, serverStep } from '../../runtime/fl/simulate.js';
+import { strategyByName, type EncodedUpdate, type Encoding, type Failure, type Strategy } from '../../runtime/fl/strategy.js';
+import { bytesOf, f32Of, type CoordinatorStore, type ParticipantRecord, type RoundRowRecord } from './store.js';
+
+/** A refused request: HTTP status, a machine-readable code and the field at fault. */
+export class HttpError extends Error {
+  override name = 'HttpError';
+  constructor(readonly status: number, readonly code: string, readonly field: string | null, message: string) {
+    super(message);
+  }
+}
+
+/** One refused request, as the status and the dashboard show it. */
+export interface RejectionRecord {
+  at: number;
+  round: number;
+  id: string | null;
+  status: number;
+  code: string;
+  field: string | null;
+  message: string;
+}
+
+/** A participant as `/api/status` shows it. */
+export interface ParticipantStatus {
+  id: string;
+  host: 'node' | 'browser';
+  role: 'participant' | 'aggregator';
+  connected: boolean;
+  reputation: number;
+  flags: number;
+  joinedAt: number;
+}
+
+/** Messages the coordinator broadcasts (server.ts sends them on the WebSocket). */
+export type CoordinatorEvent =
+  | ({ type: 'round' } & RoundInfo)
+  | { type: 'accepted'; round: number; id: string }
+  | ({ type: 'rejected' } & RejectionRecord)
+  | { type: 'row'; row: RoundRowRecord }
+  | { type: 'participants'; participants: ParticipantStatus[] }
+  | { type: 'done'; rows: RoundRowRecord[] };
+
+/** What the coordinator reports to metrics. */
+export interface CoordinatorMetrics {
+  accepted(): void;
+  rejected(code: string): void;
+  roundClosed(row: RoundRowRecord): void;
+  participants(list: ParticipantStatus[]): void;
+  round(round: number): void;
+}
+
+export interface CoordinatorOptions {
+  task: TaskSpec;
+  store: CoordinatorStore;
+  /** The data set the task's split is cut from (the coordinator evaluates on its test part). */
+  data: Dataset;
+  onEvent?: (e: CoordinatorEvent) => void;
+  metrics?: CoordinatorMetrics;
+  log?: (line: string) => void;
+  /** Clock (ms); tests may replace it. */
+  now?: () => number;
+}
+
+const REJECTIONS_KEPT = 200;
+
+function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** Signature checks gathered over one turn of the event loop and verified as one batch (proofs/batch.ts). */
+class MicroBatchVerifier {
+  private queue: { item: SignedItem; resolve: (r: Rejection | undefined) => void; reject: (e: unknown) => void }[] = [];
+
+  verify(item: SignedItem): Promise<Rejection | undefined> {
+    return new Promise((resolve, reject) => {
+      if (this.queue.push({ item, resolve, reject }) === 1) setImmediate(() => void this.flush());
+    });
+  }
+
+  private async flush(): Promise<void> {
+    const batch = this.queue;
+    this.queue = [];
+    try {
+      const res = await verifyBatch(batch.map((b) => b.item));
+      batch.forEach((b, i) => b.resolve(res.reasons[i]));
+    } catch (e) {
+      for (const b of batch) b.reject(e);
+    }
+  }
+}
+
+/** Maps an envelope or payload error to an HTTP error. */
+function refusal(e: unknown): HttpError {
+  if (e instanceof HttpError) return e;
+  if (e instanceof PayloadError) return new HttpError(e.code === 'range' || e.code === 'norm' || e.code === 'samples' ? 422 : 400, e.code, e.field, e.message);
+  if (e instanceof EnvelopeError) {
+    const status = e.code === 'too-large' ? 413 : e.code === 'signature' ? 401 : e.code === 'unknown-key' ? 403 : e.code === 'replay' ? 409 : 400;
+    return new HttpError(status, e.code, e.field, e.message);
+  }
+  if (e instanceof TypeError || e instanceof RangeError) return new HttpError(400, 'malformed', null, e.message);
+  throw e;
+}
+
+/** One federated task's coordinator. Create with {@link Coordinator.start}. */
+export class Coordinator {
+  readonly task: TaskSpec;
+  readonly d: number;
+  readonly enc: Encoding;
+  private readonly strategy: Strategy;
+  private readonly model: Mlp;
+  private readonly test: Dataset;
+  private readonly store: CoordinatorStore;
+  private readonly now: () => number;
+  private readonly log: (line: string) => void;
+  private readonly verifier = new MicroBatchVerifier();
+  private taskIdBytes!: Uint8Array;
+  taskIdHex!: string;
+
+  private params!: Float32Array;
+  private velocity!: Float32Array;
+  private modelBytes!: Uint8Array;
+  private modelSha!: string;
+  private modelShaBytes!: Uint8Array;
+  round = 1;
+  state: 'waiting' | 'open' | 'aggregating' | 'done' = 'waiting';
+  private selected: string[] = [];
+  private openedAt = 0;
+  private deadline = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly submitted = new Map<string, EncodedUpdate>();
+  private readonly inflight = new Set<string>();
+  private replay = new ReplayGuard();
+  private readonly byKey = new Map<string, ParticipantRecord>();
+  private readonly byId = new Map<string, ParticipantRecord>();
+  private readonly connections = new Map<string, number>();
+  private rows: RoundRowRecord[] = [];
+  private reputation = new Map<string, number>();
+  private flags = new Map<string, number>();
+  private readonly rejections: RejectionRecord[] = [];
+  private readonly roundFailures = new Map<string, string>();
+  private counts = { accepted: 0, rejected: 0, rejectedByCode: {} as Record<string, number> };
+  private closing: Promise<void> | undefined;
+  private joining: Promise<unknown> = Promise.resolve();
+  private stopped = false;
+  /** Resolves with every row when the last round is aggregated. */
+  readonly done: Promise<RoundRowRecord[]>;
+  private resolveDone!: (rows: RoundRowRecord[]) => void;
+
+  private constructor(private readonly opts: CoordinatorOptions) {
+    this.task = opts.task;
+    this.store = opts.store;
+    this.d = taskDimension(this.task);
+    this.enc = taskEncoding(this.task);
+    this.strategy = strategyByName(this.task.rule, this.task.byzantineFraction);
+    this.model = new Mlp(this.task.sizes);
+    this.test = taskSplit(this.task, opts.data).test;
+    this.now = opts.now ?? Date.now;
+    this.log = opts.log ?? (() => undefined);
+    this.done = new Promise((ok) => { this.resolveDone = ok; });
+  }
+
+  /** Opens (or resumes from) the store and starts the round loop. */
+  static async start(opts: CoordinatorOptions): Promise<Coordinator> {
+    const c = new Coordinator(opts);
+    await c.resume();
+    return c;
+  }
+
+  private emit(e: CoordinatorEvent): void {
+    this.opts.onEvent?.(e);
+  }
+
+  private setModel(params: Float32Array): void {
+    this.params = params;
+    this.modelBytes = bytesOf(params);
+    this.modelSha = sha256Hex(this.modelBytes);
+    this.modelShaBytes = Uint8Array.from(Buffer.from(this.modelSha, 'hex'));
+  }
+
+  /** Restores the state after the last applied round; reopens a round that was open when the process died. */
+  private async resume(): Promise<void> {
+    await this.store.bindTask(this.task);
+    this.taskIdBytes = await taskId(this.task.name);
+    this.taskIdHex = toHex(this.taskIdBytes);
+    for (const p of this.store.allParticipants()) this.addKnown(p);
+    const { last, rows } = this.store.history();
+    this.rows = rows;
+    if (last) {
+      this.setModel(f32Of(last.params));
+      this.velocity = f32Of(last.velocity);
+      this.reputation = new Map(last.reputation);
+      this.flags = new Map(last.flags);
+    } else {
+      this.setModel(this.model.init(this.task.seed));
+      this.velocity = new Float32Array(this.d);
+    }
+    this.round = this.store.currentRound();
+    if (this.round > this.task.rounds) {
+      this.state = 'done';
+      this.resolveDone(this.rows);
+      return;
+    }
+    const opening = this.store.roundOpening(this.round);
+    if (opening && opening.modelSha256 === this.modelSha) {
+      // The round was open when the coordinator stopped: same selection, its ledger entries, a fresh deadline.
+      this.selected = opening.selected;
+      this.openedAt = opening.openedAt;
+      for (const { index, envelope } of this.store.updatesOf(this.round)) {
+        const env = parseEnvelope(envelope);
+        const p = this.byKey.get(toHex(env.sender));
+        if (!p || p.index !== index) throw new Error(`ledger entry (${this.round}, ${index}) is signed by an unknown key`);
+        const u = decodeUpdatePayload(env.payload, this.d, this.enc, this.task.maxSamples);
+        this.submitted.set(p.id, { id: p.id, values: u.values, samples: u.samples });
+        this.replay.accept(env);
+      }
+      this.log(`round ${this.round}: resumed with ${this.submitted.size} of ${this.selected.length} updates from the ledger`);
+      this.state = 'open';
+      this.armDeadline();
+      this.emit({ type: 'round', ...this.roundInfo() });
+      if (this.submitted.size === this.selected.length) void this.closeRound('all updates in');
+    } else {
+      this.state = 'waiting';
+      this.maybeOpen();
+    }
+  }
+
+  private addKnown(p: ParticipantRecord): void {
+    this.byKey.set(p.publicKey, p);
+    this.byId.set(p.id, p);
+    if (!this.reputation.has(p.id)) this.reputation.set(p.id, 1);
+  }
+
+  /** The open round, or the one about to open. */
+  roundInfo(): RoundInfo {
+    return {
+      round: Math.min(this.round, this.task.rounds),
+      state: this.state === 'aggregating' ? 'open' : this.state === 'done' ? 'done' : this.state,
+      selected: this.state === 'waiting' ? [] : this.selected,
+      submitted: [...this.submitted.keys()].sort(),
+      deadline: this.state === 'open' || this.state === 'aggregating' ? this.deadline : 0,
+      modelSha256: this.modelSha,
+      rounds: this.task.rounds,
+    };
+  }
+
+  /** The current global model (f32 LE bytes) and its hash. */
+  model_(): { bytes: Uint8Array; round: number; sha256: string } {
+    return { bytes: this.modelBytes, round: Math.min(this.round, this.task.rounds), sha256: this.modelSha };
+  }
+
+  private reject(err: HttpError, id: string | null, round = this.round): HttpError {
+    const rec: RejectionRecord = { at: this.now(), round, id, status: err.status, code: err.code, field: err.field, message: err.message };
+    this.rejections.push(rec);
+    if (this.rejections.length > REJECTIONS_KEPT) this.rejections.shift();
+    this.counts.rejected++;
+    this.counts.rejectedByCode[err.code] = (this.counts.rejectedByCode[err.code] ?? 0) + 1;
+    this.opts.metrics?.rejected(err.code);
+    // The reason shown for a selected participant that ends the round without an update.
+    if (id && this.selected.includes(id) && round === this.round && !this.submitted.has(id) && err.code !== 'duplicate') {
+      this.roundFailures.set(id, `${err.code}: ${err.message}`);
+    }
+    this.emit({ type: 'rejected', ...rec });
+    return err;
+  }
+
+  /** Records a refusal that happened before the coordinator saw a participant (bad body, bad route). */
+  refuse(err: HttpError): HttpError {
+    return this.reject(err, null);
+  }
+
+  private async openEnvelope(bytes: Uint8Array, kind: Envelope['kind']): Promise<{ env: Envelope; who: ParticipantRecord | undefined }> {
+    let env: Envelope;
+    try {
+      env = parseEnvelope(bytes, { maxPayload: 40 + 4 * this.d });
+    } catch (e) {
+      throw refusal(e);
+    }
+    if (env.kind !== kind) throw new HttpError(400, 'kind', 'kind', `expected a '${kind}' envelope, got '${env.kind}'`);
+    if (env.alg !== 'ed25519') throw new HttpError(400, 'alg', 'alg', 'this coordinator takes Ed25519-signed envelopes (hybrid needs an ML-DSA key registered at join, not supported yet)');
+    if (toHex(env.task) !== this.taskIdHex) throw new HttpError(409, 'task', 'task', `envelope is for task ${toHex(env.task)}, this coordinator runs ${this.taskIdHex} ('${this.task.name}')`);
+    return { env, who: this.byKey.get(toHex(env.sender)) };
+  }
+
+  private async checkSignature(env: Envelope): Promise<void> {
+    const why = await this.verifier.verify({ publicKey: env.sender, message: env.signed, signature: env.signature });
+    if (why) throw new HttpError(401, 'signature', 'signature', `signature does not verify (${why})`);
+  }
+
+  /** A join: a signed `control` envelope (round 0) whose payload is a {@link JoinRequest}. */
+  async join(bytes: Uint8Array): Promise<{ id: string; index: number; shard: number; round: RoundInfo }> {
+    let who: ParticipantRecord | undefined;
+    try {
+      const opened = await this.openEnvelope(bytes, 'control');
+      const env = opened.env;
+      if (env.round !== 0) throw new HttpError(400, 'round', 'round', `a join envelope has round 0, got ${env.round}`);
+      let req: JoinRequest;
+      try {
+        req = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(env.payload)) as JoinRequest;
+      } catch (e) {
+        throw new HttpError(400, 'payload', 'payload', `join payload is not UTF-8 JSON: ${(e as Error).message}`);
+      }
+      if (typeof req !== 'object' || req === null || req.op !== 'join') throw new HttpError(400, 'op', 'payload.op', `join payload must have op 'join'`);
+      if (req.host !== 'node' && req.host !== 'browser') throw new HttpError(400, 'host', 'payload.host', `host must be 'node' or 'browser', got ${JSON.stringify(req.host)}`);
+      if (req.role !== 'participant' && req.role !== 'aggregator') throw new HttpError(400, 'role', 'payload.role', `role must be 'participant' or 'aggregator', got ${JSON.stringify(req.role)}`);
+      await this.checkSignature(env);
+      who = await this.admit(env, req);
+    } catch (e) {
+      throw this.reject(refusal(e), who?.id ?? null);
+    }
+    return { id: who.id, index: who.index, shard: who.index % this.task.data.shards, round: this.roundInfo() };
+  }
+
+  /** Adds a new key as the next index; joins are serialised so two new keys never get the same index. */
+  private admit(env: Envelope, req: JoinRequest): Promise<ParticipantRecord> {
+    const next = this.joining.then(async () => {
+      let who = this.byKey.get(toHex(env.sender));
+      if (!who) {
+        if (this.byKey.size >= this.task.maxParticipants) throw new HttpError(403, 'full', null, `the task admits ${this.task.maxParticipants} participants and has them`);
+        const index = this.byKey.size;
+        const rec: ParticipantRecord = { id: participantId(index), index, publicKey: toHex(env.sender), host: req.host, role: req.role, joinedAt: this.now() };
+        who = await this.store.addParticipant(rec);
+        this.addKnown(who);
+        this.log(`${who.id} joined (${who.host} ${who.role})`);
+        this.emitParticipants();
+      }
+      return who;
+    });
+    this.joining = next.catch(() => undefined);
+    return next;
+  }
+
+  /** A participant's WebSocket opened (`connected`) or closed. */
+  presence(id: string, up: boolean): boolean {
+    if (!this.byId.has(id)) return false;
+    const n = (this.connections.get(id) ?? 0) + (up ? 1 : -1);
+    if (n > 0) this.connections.set(id, n);
+    else this.connections.delete(id);
+    this.emitParticipants();
+    if (up) this.maybeOpen();
+    return true;
+  }
+
+  private emitParticipants(): void {
+    const list = this.participantStatus();
+    this.opts.metrics?.participants(list);
+    this.emit({ type: 'participants', participants: list });
+  }
+
+  participantStatus(): ParticipantStatus[] {
+    return [...this.byId.values()].sort((a, b) => a.index - b.index).map((p) => ({
+      id: p.id, host: p.host, role: p.role, connected: this.connections.has(p.id), reputation: this.reputation.get(p.id) ?? 1, flags: this.flags.get(p.id) ?? 0, joinedAt: p.joinedAt,
+    }));
+  }
+
+  private connectedIds(): string[] {
+    return [...this.connections.keys()].filter((id) => this.byId.get(id)?.role === 'participant').sort();
+  }
+
+  /** Opens the next round when enough participants are connected. */
+  private maybeOpen(): void {
+    if (this.state !== 'waiting' || this.stopped) return;
+    const available = this.connectedIds();
+    const need = this.round === 1 ? this.task.minParticipants : this.task.minSubmissions;
+    if (available.length < need) return;
+    this.selected = this.strategy.configureRound(this.round, available, new Rng(this.task.seed, STREAMS.sample, 1, this.round)).slice().sort();
+    this.openedAt = this.now();
+    this.state = 'open';
+    this.submitted.clear();
+    this.roundFailures.clear();
+    this.replay = new ReplayGuard();
+    const round = this.round;
+    this.store.openRound({ round, selected: this.selected, modelSha256: this.modelSha, openedAt: this.openedAt }).then(
+      () => {
+        if (this.round !== round || this.stopped) return;
+        this.armDeadline();
+        this.opts.metrics?.round(round);
+        this.log(`round ${round}: open, ${this.selected.length} selected`);
+        this.emit({ type: 'round', ...this.roundInfo() });
+      },
+      (e: unknown) => this.log(`round ${round}: could not record its opening: ${(e as Error).message}`),
+    );
+  }
+
+  private armDeadline(): void {
+    clearTimeout(this.timer);
+    this.deadline = this.now() + this.task.roundTimeoutMs;
+    this.timer = setTimeout(() => this.onDeadline(), this.task.roundTimeoutMs);
+    this.timer.unref?.();
+  }
+
+  private onDeadline(): void {
+    if (this.state !== 'open' || this.stopped) return;
+    if (this.submitted.size >= this.task.minSubmissions) {
+      void this.closeRound('deadline');
+      return;
+    }
+    // Too few updates: select again among whoever is connected now (keeping those who submitted).
+    const again = new Set([...this.selected.filter((id) => this.submitted.has(id)), ...this.connectedIds()]);
+    this.selected = [...again].sort();
+    this.log(`round ${this.round}: ${this.submitted.size} of ${this.task.minSubmissions} needed updates at the deadline; open again with ${this.selected.length} selected`);
+    void this.store.openRound({ round: this.round, selected: this.selected, modelSha256: this.modelSha, openedAt: this.openedAt });
+    this.armDeadline();
+    this.emit({ type: 'round', ...this.roundInfo() });
+  }
+
+  /**
+   * A submission: an `update` envelope for the open round from a selected participant.
+   * @returns once the update is in the ledger (synced).
+   * @throws HttpError (4xx) saying why it was refused; the round goes on.
+   */
+  async submit(bytes: Uint8Array): Promise<{ accepted: true; round: number; id: string }> {
+    let id: string | null = null;
+    let round = this.round;
+    let claimed = false;
+    try {
+      const { env, who } = await this.openEnvelope(bytes, 'update');
+      round = env.round;
+      if (!who) throw new HttpError(403, 'unknown-key', 'sender', `sender ${toHex(env.sender).slice(0, 16)}... has not joined this task`);
+      id = who.id;
+      if (this.state === 'done') throw new HttpError(409, 'round', 'round', `the task is finished (${this.task.rounds} rounds)`);
+      if (this.state !== 'open' || env.round !== this.round) {
+        throw new HttpError(409, 'round', 'round', this.state === 'open' ? `round ${env.round} is not open; round ${this.round} is` : this.state === 'aggregating' && env.round === this.round ? `round ${env.round} is closed (aggregating)` : `round ${env.round} is not open (the coordinator is ${this.state === 'waiting' ? `waiting to open round ${this.round}` : `at round ${this.round}`})`);
+      }
+      if (!this.selected.includes(who.id)) throw new HttpError(403, 'not-selected', 'sender', `${who.id} is not selected for round ${this.round}`);
+      if (this.submitted.has(who.id) || this.inflight.has(who.id)) throw new HttpError(409, 'duplicate', 'sender', `${who.id} already submitted an update for round ${this.round}`);
+      this.replay.check(env);
+      const u = (() => {
+        try {
+          return decodeUpdatePayload(env.payload, this.d, this.enc, this.task.maxSamples);
+        } catch (e) {
+          throw refusal(e);
+        }
+      })();
+      if (toHex(u.model) !== this.modelSha) throw new HttpError(409, 'stale-model', 'payload.model', `update was trained from model ${toHex(u.model).slice(0, 16)}..., round ${this.round} trains from ${this.modelSha.slice(0, 16)}...`);
+      this.inflight.add(who.id);
+      claimed = true;
+      await this.checkSignature(env);
+      if (this.state !== 'open' || this.round !== env.round) throw new HttpError(409, 'round', 'round', `round ${env.round} closed while the update was checked`);
+      const added = await this.store.addUpdate(env.round, who.index, bytes.slice());
+      if (!added) throw new HttpError(409, 'duplicate', 'sender', `${who.id} already has an update for round ${env.round} in the ledger`);
+      this.replay.accept(env);
+      this.submitted.set(who.id, { id: who.id, values: u.values, samples: u.samples });
+      this.counts.accepted++;
+      this.opts.metrics?.accepted();
+      this.emit({ type: 'accepted', round: env.round, id: who.id });
+      if (this.selected.every((s) => this.submitted.has(s))) void this.closeRound('all updates in');
+      return { accepted: true, round: env.round, id: who.id };
+    } catch (e) {
+      throw this.reject(refusal(e), id, round);
+    } finally {
+      if (claimed && id) this.inflight.delete(id);
+    }
+  }
+
+  /** Aggregates the open round, applies it and opens the next. */
+  private closeRound(why: string): Promise<void> {
+    if (this.state !== 'open') return this.closing ?? Promise.resolve();
+    this.state = 'aggregating';
+    clearTimeout(this.timer);
+    this.closing = this.aggregate(why).catch((e: unknown) => {
+      this.log(`round ${this.round}: aggregation failed: ${(e as Error).stack ?? e}`);
+      this.state = 'open';
+      this.armDeadline();
+    }).finally(() => { this.closing = undefined; });
+    return this.closing;
+  }
+
+  private async aggregate(why: string): Promise<void> {
+    // Wait for submissions already past their checks (their ledger write decides whether they count).
+    while (this.inflight.size) await new Promise((ok) => setTimeout(ok, 1));
+    const r = this.round;
+    const results = [...this.submitted.values()].sort((a, b) => (a.id < b.id ? -1 : 1));
+    const failures: Failure[] = this.selected.filter((id) => !this.submitted.has(id)).map((id) => ({ id, reason: this.roundFailures.get(id) ?? 'no update before the deadline' }));
+    const flagged = detect(results, this.d);
+    for (const res of results) {
+      const isFlagged = flagged.includes(res.id);
+      this.reputation.set(res.id, 0.8 * (this.reputation.get(res.id) ?? 1) + (isFlagged ? 0 : 0.2));
+      if (isFlagged) this.flags.set(res.id, (this.flags.get(res.id) ?? 0) + 1);
+    }
+    const agg = this.strategy.aggregateRound(r, results, failures, this.enc, this.d);
+    const params = this.params.slice(), velocity = this.velocity.slice();
+    serverStep(params, velocity, agg.update, this.task.serverLr, this.task.serverMomentum);
+    const ev = this.model.evaluate(params, this.test.x, this.test.y);
+    const hosts = { node: 0, browser: 0 };
+    for (const id of agg.accepted) hosts[this.byId.get(id)!.host]++;
+    const closedAt = this.now();
+    const row: RoundRowRecord = {
+      round: r, accuracy: ev.accuracy, loss: ev.loss, epsilon: null, accepted: agg.accepted, rejected: agg.rejected, flagged,
+      latencyMs: closedAt - this.openedAt, hosts, closedAt, modelSha256: '',
+    };
+    const next = r + 1;
+    const pBytes = bytesOf(params);
+    row.modelSha256 = sha256Hex(pBytes);
+    await this.store.closeRound(r, { row, params: pBytes, velocity: bytesOf(velocity), reputation: [...this.reputation], flags: [...this.flags] }, next);
+    this.setModel(params);
+    this.velocity = velocity;
+    this.rows.push(row);
+    this.round = next;
+    this.submitted.clear();
+    this.roundFailures.clear();
+    this.opts.metrics?.roundClosed(row);
+    this.log(`round ${r}: ${why}; ${agg.accepted.length} accepted, ${agg.rejected.length} not counted${flagged.length ? `, flagged ${flagged.join(' ')}` : ''}; accuracy ${ev.accuracy.toFixed(4)}, ${row.latencyMs} ms`);
+    this.emit({ type: 'row', row });
+    this.emitParticipants();
+    if (next > this.task.rounds) {
+      this.state = 'done';
+      this.emit({ type: 'done', rows: this.rows });
+      this.emit({ type: 'round', ...this.roundInfo() });
+      this.resolveDone(this.rows);
+      return;
+    }
+    this.state = 'waiting';
+    this.maybeOpen();
+  }
+
+  /** Everything the dashboard shows. */
+  status(): Record<string, unknown> {
+    return {
+      task: this.task, taskId: this.taskIdHex, d: this.d, state: this.state,
+      round: this.roundInfo(), rows: this.rows, participants: this.participantStatus(),
+      rejections: this.rejections, counts: this.counts,
+    };
+  }
+
+  /** The ledger: every accepted update envelope, once, with its hash. */
+  ledger(): { round: number; id: string; sequence: number; sha256: string }[] {
+    const out: { round: number; id: string; sequence: number; sha256: string }[] = [];
+    for (const e of this.store.ledgerEntries()) {
+      const env = parseEnvelope(e.envelope);
+      out.push({ round: e.round, id: participantId(e.index), sequence: env.sequence, sha256: sha256Hex(e.envelope) });
+    }
+    return out;
+  }
+
+  /** Stops timers (the store is closed by the caller, after in-flight writes). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.closing;
+  }
+}
+

@@ -1,0 +1,96 @@
+/**
+ * Starts a coordinator: the task, its LMDB folder, the round loop, and the HTTP + WebSocket server.
+ * @example
+ * const coord = await startCoordinator({ task: { rounds: 10, minParticipants: 3 }, dir: '.meshwork/digits', port: 8080 });
+ * console.log(coord.url);            // http://127.0.0.1:8080
+ * const rows = await coord.done;     // every round's row
+ * await coord.close();
+ * @module
+ */
+import { fileURLToPath } from 'node:url';
+import { loadDigits } from '../data.js';
+import { ready } from '../index.js';
+import { parseTaskSpec, type TaskSpec } from '../../runtime/fl/protocol.js';
+import { Coordinator, type CoordinatorEvent } from './core.js';
+import { createMetrics } from './metrics.js';
+import { createCoordinatorServer } from './server.js';
+import { CoordinatorStore, type RoundRowRecord } from './store.js';
+
+export interface StartOptions {
+  /** The task (fields default as in runtime/fl/protocol.ts DEFAULT_TASK). */
+  task?: Partial<TaskSpec> | unknown;
+  /** Folder of the embedded database (created if missing; a restart with the same folder resumes). */
+  dir: string;
+  /** TCP port (0: a free one). Default 8080. */
+  port?: number;
+  /** Interface to listen on. Default 127.0.0.1. */
+  host?: string;
+  /** Folder holding the web bundles (embed/, dashboard/). Default: the package's dist/web. */
+  webRoot?: string;
+  /** Where log lines go (default: nowhere). */
+  log?: (line: string) => void;
+}
+
+/** A running coordinator. */
+export interface RunningCoordinator {
+  url: string;
+  port: number;
+  coordinator: Coordinator;
+  /** Every round's row, once the last round is aggregated. */
+  done: Promise<RoundRowRecord[]>;
+  close(): Promise<void>;
+}
+
+export async function startCoordinator(opts: StartOptions): Promise<RunningCoordinator> {
+  if (typeof opts !== 'object' || opts === null) throw new TypeError('startCoordinator: options must be an object');
+  if (typeof opts.dir !== 'string' || !opts.dir) throw new TypeError('startCoordinator: dir must be a folder path');
+  const port = opts.port ?? 8080;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`startCoordinator: port must be an integer in [0, 65535], got ${port}`);
+  const task = parseTaskSpec(opts.task ?? {});
+  const log = opts.log ?? (() => undefined);
+  await ready();
+  const store = new CoordinatorStore(opts.dir);
+  const metrics = createMetrics();
+  let broadcast: (e: CoordinatorEvent) => void = () => undefined;
+  let coordinator: Coordinator;
+  try {
+    coordinator = await Coordinator.start({ task, store, data: loadDigits(), metrics, log, onEvent: (e) => broadcast(e) });
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+  const web = createCoordinatorServer({
+    coordinator, metrics, log,
+    webRoot: opts.webRoot ?? fileURLToPath(new URL('../../web/', import.meta.url)),
+    dataRoot: fileURLToPath(new URL('../../../data/', import.meta.url)),
+  });
+  broadcast = web.broadcast;
+  const host = opts.host ?? '127.0.0.1';
+  let bound: number;
+  try {
+    bound = await web.listen(port, host);
+  } catch (e) {
+    await coordinator.stop();
+    await store.close();
+    throw e;
+  }
+  const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${shown}:${bound}`,
+    port: bound,
+    coordinator,
+    done: coordinator.done,
+    close() {
+      closing ??= (async () => {
+        await web.close();
+        await coordinator.stop();
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+export { Coordinator, HttpError, type CoordinatorEvent, type RejectionRecord, type ParticipantStatus } from './core.js';
+export type { RoundRowRecord } from './store.js';

@@ -1,0 +1,232 @@
+/**
+ * The Node participant (`meshwork worker --coordinator URL`): joins a coordinator with its Ed25519 key (a
+ * PKCS#8 file, created on first run), follows rounds over the WebSocket, trains on its own data on a
+ * worker_threads Worker (comlink, wasm-simd kernels), and submits signed update envelopes. It survives
+ * coordinator restarts: the socket reconnects with back-off and an unacknowledged update is sent again (a
+ * 409 `duplicate` means the coordinator already holds it).
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
+import { gunzipSync } from 'node:zlib';
+import { wrap, type Remote } from 'comlink';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import WebSocket from 'ws';
+import { fromHex, ownBytes, toHex, utf8 } from '../proofs/bytes.js';
+import type { Identity } from '../proofs/ed25519.js';
+import { sealEnvelope } from '../proofs/envelope.js';
+import { attackByName, type Attack } from '../runtime/fl/attacks.js';
+import { parseDigits, type Dataset } from '../runtime/fl/data.js';
+import { encodeForSubmit, encodeUpdatePayload, localJob, taskSplit, type JoinRequest, type RoundInfo, type TaskSpec } from '../runtime/fl/protocol.js';
+import { Rng, STREAMS } from '../runtime/fl/rng.js';
+import type { PoolWorkerApi } from '../runtime/threads/worker-api.js';
+import { loadDigits } from './data.js';
+import { ready } from './index.js';
+import { loadOrCreateIdentity } from './keystore.js';
+
+/** Options of {@link runWorker}. */
+export interface WorkerOptions {
+  /** Coordinator base URL, e.g. http://127.0.0.1:8080. */
+  coordinator: string;
+  /** Own data: a CSV (optionally .gz) of 64 pixel values 0..16 and a label per line (the digits format). Default: the task's shard of the shipped digits. */
+  data?: string;
+  /** Key file (PKCS#8 PEM, mode 0600). Default .meshwork/worker-key.pem. */
+  key?: string;
+  /** Plays a Byzantine attack (sign-flip, label-flip, gaussian): for robustness demos and tests. */
+  attack?: string;
+  /** Gives up when the coordinator cannot be reached for this long (ms). Default 120000. */
+  patienceMs?: number;
+  /** Human-readable progress lines. */
+  log?: (line: string) => void;
+  /** Machine-readable events (one object per accepted or refused update). */
+  event?: (e: WorkerEvent) => void;
+  signal?: AbortSignal;
+}
+
+/** What the worker reports per round. */
+export type WorkerEvent =
+  | { type: 'joined'; id: string; index: number; shard: number; examples: number }
+  | { type: 'accepted'; round: number; sha256: string; status: 202 | 409; ms: number }
+  | { type: 'refused'; round: number; status: number; code: string; message: string }
+  | { type: 'done'; rounds: number; accepted: number };
+
+const ATTACKS_ALONE = ['sign-flip', 'label-flip', 'gaussian'];
+
+function checkUrl(s: string): URL {
+  if (typeof s !== 'string') throw new TypeError('coordinator must be a URL string');
+  let u: URL;
+  try {
+    u = new URL(s);
+  } catch {
+    throw new RangeError(`coordinator must be an http(s) URL, got '${s}'`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new RangeError(`coordinator must be an http(s) URL, got '${s}'`);
+  if (!u.pathname.endsWith('/')) u.pathname += '/';
+  return u;
+}
+
+/** Reads a digits-format CSV (plain or gzipped). */
+export function readDataFile(file: string): Dataset {
+  const raw = readFileSync(file);
+  const text = raw[0] === 0x1f && raw[1] === 0x8b ? gunzipSync(raw).toString('utf8') : raw.toString('utf8');
+  return parseDigits(text);
+}
+
+const sleep = (ms: number, signal?: AbortSignal) => new Promise<void>((ok) => {
+  const t = setTimeout(ok, ms);
+  signal?.addEventListener('abort', () => { clearTimeout(t); ok(); }, { once: true });
+});
+
+/** Runs a participant until the task is done; resolves with how many of its updates were accepted. */
+export async function runWorker(opts: WorkerOptions): Promise<{ id: string; accepted: number; rounds: number }> {
+  const base = checkUrl(opts.coordinator);
+  if (opts.attack !== undefined && !ATTACKS_ALONE.includes(opts.attack)) throw new RangeError(`attack must be one of ${ATTACKS_ALONE.join(', ')} (the others need the honest updates), got '${opts.attack}'`);
+  const log = opts.log ?? (() => undefined);
+  const emit = opts.event ?? (() => undefined);
+  const patience = opts.patienceMs ?? 120_000;
+  const { identity, created } = await loadOrCreateIdentity(opts.key ?? '.meshwork/worker-key.pem');
+  log(`${created ? 'created' : 'loaded'} key ${toHex(identity.publicKey).slice(0, 16)}... (${opts.key ?? '.meshwork/worker-key.pem'})`);
+  await ready();
+
+  /** fetch with retries while the coordinator is unreachable (restarting); HTTP answers are returned as they are. */
+  async function call(path: string, init?: RequestInit): Promise<Response> {
+    const t0 = Date.now();
+    for (let wait = 250; ; wait = Math.min(wait * 2, 4000)) {
+      try {
+        return await fetch(new URL(path, base), { ...init, signal: opts.signal });
+      } catch (e) {
+        if (opts.signal?.aborted) throw e;
+        if (Date.now() - t0 > patience) throw new Error(`coordinator ${base.href} unreachable for ${patience / 1000} s: ${(e as Error).message}`);
+        await sleep(wait, opts.signal);
+      }
+    }
+  }
+  async function json<T>(res: Response): Promise<T> {
+    const body = await res.text();
+    if (!res.ok) {
+      let msg = body;
+      try { msg = (JSON.parse(body) as { error: { message: string } }).error.message; } catch { /* plain text */ }
+      throw new Error(`${res.url}: ${res.status} ${msg}`);
+    }
+    return JSON.parse(body) as T;
+  }
+
+  const { task, taskId: taskHex } = await json<{ task: TaskSpec; taskId: string }>(await call('api/task'));
+  const taskBytes = fromHex(taskHex, 'taskId');
+  const join: JoinRequest = { op: 'join', host: 'node', role: 'participant' };
+  const joinEnv = await sealEnvelope({ kind: 'control', task: taskBytes, round: 0, sequence: 0, payload: utf8(JSON.stringify(join)) }, identity);
+  const joined = await json<{ id: string; index: number; shard: number; round: RoundInfo }>(await call('api/join', { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: ownBytes(joinEnv) }));
+  const me = joined.id;
+  let data = opts.data ? readDataFile(opts.data) : taskSplit(task, loadDigits()).shards[joined.shard]!;
+  const attack: Attack | undefined = opts.attack ? attackByName(opts.attack) : undefined;
+  if (attack?.poisonLabels) data = { ...data, y: data.y.map((v) => data.classes - 1 - v) };
+  log(`${me}: joined '${task.name}' (${task.rounds} rounds, ${task.rule}); training on ${data.n} examples${opts.data ? ` from ${opts.data}` : ` (shard ${joined.shard} of the digits)`}${attack ? `; playing the ${attack.name} attack` : ''}`);
+  emit({ type: 'joined', id: me, index: joined.index, shard: joined.shard, examples: data.n });
+
+  const thread = new Worker(new URL('./pool-worker.js', import.meta.url));
+  const api: Remote<PoolWorkerApi> = wrap<PoolWorkerApi>(nodeEndpoint(thread));
+  const handled = new Set<number>();
+  let busy: Promise<void> = Promise.resolve();
+  let accepted = 0;
+  let sequence = Date.now() * 1000; // increases across restarts without being stored
+  let finished = false;
+
+  async function work(info: RoundInfo): Promise<void> {
+    if (info.state !== 'open' || !info.selected.includes(me) || info.submitted.includes(me) || handled.has(info.round)) return;
+    handled.add(info.round);
+    const r = info.round;
+    const t0 = performance.now();
+    const res = await call('api/model');
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    const sha = createHash('sha256').update(bytes).digest('hex');
+    if (!res.ok || sha !== res.headers.get('x-meshwork-model-sha256') || Number(res.headers.get('x-meshwork-round')) !== r) {
+      handled.delete(r); // the round moved on or the download is damaged: the next round message decides
+      return;
+    }
+    const params = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+    log(`${me}: round ${r}: training on ${data.n} examples`);
+    let update = await api.trainLocal(localJob(task, params, data, joined.index, r));
+    if (attack) update = attack.craft(update, [update], { n: info.selected.length, f: 1, rng: new Rng(task.seed, STREAMS.attack, 2 + joined.index, r) });
+    const values = encodeForSubmit(task, update, joined.index, r);
+    const payload = encodeUpdatePayload({ model: fromHex(sha, 'model'), samples: data.n, values });
+    const env = await sealEnvelope({ kind: 'update', task: taskBytes, round: r, sequence: ++sequence, payload }, identity);
+    const envSha = createHash('sha256').update(env).digest('hex');
+    const trainedMs = performance.now() - t0;
+    for (let attempt = 0; ; attempt++) {
+      const t1 = performance.now();
+      const sub = await call('api/submit', { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: ownBytes(env) });
+      const body = await sub.text();
+      let err: { code: string; message: string } | undefined;
+      if (!sub.ok) {
+        try { err = (JSON.parse(body) as { error: { code: string; message: string } }).error; } catch { err = { code: 'unknown', message: body.slice(0, 200) }; }
+      }
+      if (sub.status === 202 || (sub.status === 409 && err?.code === 'duplicate')) {
+        accepted++;
+        log(`${me}: round ${r}: trained in ${(trainedMs / 1000).toFixed(2)} s; ${sub.status === 202 ? 'accepted' : 'already in the ledger'} (${sub.status}) in ${(performance.now() - t1).toFixed(0)} ms`);
+        emit({ type: 'accepted', round: r, sha256: envSha, status: sub.status as 202 | 409, ms: performance.now() - t1 });
+        return;
+      }
+      if (sub.status >= 500 && attempt < 5) {
+        await sleep(500 * (attempt + 1), opts.signal);
+        continue;
+      }
+      log(`${me}: round ${r}: refused (${sub.status} ${err?.code}): ${err?.message}`);
+      emit({ type: 'refused', round: r, status: sub.status, code: err?.code ?? 'unknown', message: err?.message ?? '' });
+      return;
+    }
+  }
+
+  function onRound(info: RoundInfo): void {
+    busy = busy.then(() => work(info)).catch((e: unknown) => {
+      handled.delete(info.round);
+      log(`${me}: round ${info.round}: ${(e as Error).message}`);
+    });
+  }
+
+  try {
+    await new Promise<void>((resolveRun, rejectRun) => {
+      let down = 0;
+      let backoff = 250;
+      const wsUrl = new URL(`ws?id=${encodeURIComponent(me)}`, base);
+      wsUrl.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
+      const connect = () => {
+        if (finished || opts.signal?.aborted) return;
+        const ws = new WebSocket(wsUrl);
+        ws.on('open', () => {
+          down = 0;
+          backoff = 250;
+        });
+        ws.on('message', (raw) => {
+          let msg: { type: string; status?: { round: RoundInfo }; rows?: unknown[] } & Partial<RoundInfo>;
+          try { msg = JSON.parse(String(raw)); } catch { return; }
+          if (msg.type === 'hello' && msg.status) onRound(msg.status.round);
+          else if (msg.type === 'round') onRound(msg as RoundInfo);
+          if (msg.type === 'done' || (msg.type === 'hello' && msg.status?.round.state === 'done')) {
+            finished = true;
+            ws.close();
+            busy.then(() => resolveRun(), rejectRun);
+          }
+        });
+        ws.on('error', () => undefined);
+        ws.on('close', () => {
+          if (finished || opts.signal?.aborted) return;
+          down ||= Date.now();
+          if (Date.now() - down > patience) {
+            rejectRun(new Error(`coordinator ${base.href} unreachable for ${patience / 1000} s`));
+            return;
+          }
+          setTimeout(connect, backoff);
+          backoff = Math.min(backoff * 2, 4000);
+        });
+      };
+      opts.signal?.addEventListener('abort', () => rejectRun(new Error('aborted')), { once: true });
+      connect();
+    });
+  } finally {
+    await thread.terminate();
+  }
+  log(`${me}: task done; ${accepted} of my updates accepted`);
+  emit({ type: 'done', rounds: task.rounds, accepted });
+  return { id: me, accepted, rounds: task.rounds };
+}

@@ -1,0 +1,263 @@
+/**
+ * The participant protocol, host-agnostic: what a coordinator, a Node worker and a browser participant agree
+ * on. A task (model, rounds, rule, local training, fixed-point encoding, the demo data split), the binary
+ * update payload that travels inside a signed envelope, and the one local-training step every participant
+ * runs, so a Node worker and a browser tab produce the same bits for the same job.
+ *
+ * Update payload (inside an `update` envelope; integers big-endian except the values):
+ * ```
+ * offset  size  field
+ *      0    32  SHA-256 of the global model the update was trained from
+ *     32     4  samples: local training examples (the FedAvg weight)
+ *     36     4  d: number of values
+ *     40    4d  values: i32 little-endian, the fixed-point encoded update
+ * ```
+ * @module
+ */
+import { checkInt, checkNumber } from '../errors.js';
+import { shardDirichlet, shardIid, trainTestSplit, type Dataset } from './data.js';
+import { Mlp } from './model.js';
+import { runLocalJob, type LocalJob } from './local.js';
+import { STREAMS } from './rng.js';
+import { bitsFor, encodeUpdate, RULES, type Encoding, type RuleName } from './strategy.js';
+import type { RunOptions } from '../registry.js';
+
+/** Where participants' data comes from when they bring none: a seeded split of the shipped digits. */
+export interface TaskData {
+  dataset: 'digits';
+  /** Number of shards the training split is cut into; participant i trains on shard i mod shards. */
+  shards: number;
+  /** Dirichlet label-skew alpha (non-IID); null in a task file: IID shards. */
+  alpha?: number;
+  /** Held-out fraction the coordinator evaluates on. */
+  testFraction: number;
+}
+
+/** A federated task as the coordinator runs it and participants fetch it (`GET /api/task`). */
+export interface TaskSpec {
+  /** Task name; its 16-byte id (proofs' `taskId`) goes into every envelope. */
+  name: string;
+  rounds: number;
+  /** Model widths, input first. */
+  sizes: number[];
+  rule: RuleName;
+  /** Assumed Byzantine fraction for the robust rules. */
+  byzantineFraction: number;
+  /** Connected participants needed before round 1 opens (later rounds open with whoever is connected). */
+  minParticipants: number;
+  /** Updates a round needs at its deadline to be aggregated; with fewer, the round opens again. */
+  minSubmissions: number;
+  /** Round deadline, from opening (ms). */
+  roundTimeoutMs: number;
+  /** Most participants the task admits (sizes the fixed-point range and the encode streams). */
+  maxParticipants: number;
+  localEpochs: number;
+  batch: number;
+  lr: number;
+  lrDecay: number;
+  momentum: number;
+  serverLr: number;
+  serverMomentum: number;
+  /** L2 clip bound of one update. */
+  clip: number;
+  /** Fixed-point bits (default: the most that cannot overflow a sum over maxParticipants). */
+  bits?: number;
+  seed: number;
+  /** Largest `samples` one update may claim. */
+  maxSamples: number;
+  data: TaskData;
+}
+
+/** The defaults of {@link parseTaskSpec}: non-IID digits, 6 shards, Multi-Krum, 20 rounds. */
+export const DEFAULT_TASK: TaskSpec = {
+  name: 'digits',
+  rounds: 20,
+  sizes: [64, 32, 10],
+  rule: 'multi-krum',
+  byzantineFraction: 0.2,
+  minParticipants: 3,
+  minSubmissions: 1,
+  roundTimeoutMs: 30_000,
+  maxParticipants: 64,
+  localEpochs: 1,
+  batch: 8,
+  lr: 0.2,
+  lrDecay: 0.97,
+  momentum: 0.9,
+  serverLr: 1,
+  serverMomentum: 0,
+  clip: 100,
+  seed: 1,
+  maxSamples: 1_000_000,
+  data: { dataset: 'digits', shards: 6, alpha: 0.5, testFraction: 0.2 },
+};
+
+const TASK_KEYS = new Set(Object.keys(DEFAULT_TASK).concat('bits'));
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * A task from JSON-like input: every field optional (defaults from {@link DEFAULT_TASK}), unknown fields
+ * refused, every value checked.
+ * @throws TypeError / RangeError naming the field (`task.<field>`).
+ */
+export function parseTaskSpec(input: unknown = {}): TaskSpec {
+  if (!isObject(input)) throw new TypeError(`task must be an object, got ${Array.isArray(input) ? 'array' : typeof input}`);
+  for (const k of Object.keys(input)) if (!TASK_KEYS.has(k)) throw new RangeError(`task.${k} is not a task field (known: ${[...TASK_KEYS].join(', ')})`);
+  const t = { ...DEFAULT_TASK, ...input, data: { ...DEFAULT_TASK.data, ...(isObject(input.data) ? input.data : {}) } } as TaskSpec;
+  if (input.data !== undefined && !isObject(input.data)) throw new TypeError('task.data must be an object');
+  const op = 'task';
+  if (typeof t.name !== 'string' || !/^[\w.-]{1,64}$/.test(t.name)) throw new (typeof t.name === 'string' ? RangeError : TypeError)(`task.name must be 1-64 letters, digits, '.', '_' or '-', got ${JSON.stringify(t.name)}`);
+  checkInt(op, 'rounds', t.rounds, 1, 100_000);
+  if (!Array.isArray(t.sizes)) throw new TypeError('task.sizes must be an array of layer widths');
+  new Mlp(t.sizes); // checks the widths
+  if (!(RULES as readonly string[]).includes(t.rule)) throw new RangeError(`task.rule must be one of ${RULES.join(', ')}, got ${JSON.stringify(t.rule)}`);
+  checkNumber(op, 'byzantineFraction', t.byzantineFraction);
+  if (!(t.byzantineFraction >= 0 && t.byzantineFraction < 0.5)) throw new RangeError(`task.byzantineFraction must be in [0, 0.5), got ${t.byzantineFraction}`);
+  checkInt(op, 'maxParticipants', t.maxParticipants, 1, 1 << 20);
+  checkInt(op, 'minParticipants', t.minParticipants, 1, t.maxParticipants);
+  checkInt(op, 'minSubmissions', t.minSubmissions, 1, t.maxParticipants);
+  checkInt(op, 'roundTimeoutMs', t.roundTimeoutMs, 100, 86_400_000);
+  checkInt(op, 'localEpochs', t.localEpochs, 1, 1000);
+  checkInt(op, 'batch', t.batch, 1, 1 << 16);
+  for (const f of ['lr', 'lrDecay', 'serverLr', 'clip'] as const) checkNumber(op, f, t[f], true);
+  for (const f of ['momentum', 'serverMomentum'] as const) {
+    checkNumber(op, f, t[f]);
+    if (!(t[f] >= 0 && t[f] < 1)) throw new RangeError(`task.${f} must be in [0, 1), got ${t[f]}`);
+  }
+  if (t.bits !== undefined) checkInt(op, 'bits', t.bits, 1, 30);
+  checkInt(op, 'seed', t.seed, 0, 0xffffffff);
+  checkInt(op, 'maxSamples', t.maxSamples, 1, 0x7fffffff);
+  const d = t.data;
+  for (const k of Object.keys(d)) if (!['dataset', 'shards', 'alpha', 'testFraction'].includes(k)) throw new RangeError(`task.data.${k} is not a data field (known: dataset, shards, alpha, testFraction)`);
+  if (d.dataset !== 'digits') throw new RangeError(`task.data.dataset must be 'digits', got ${JSON.stringify(d.dataset)}`);
+  checkInt(op, 'data.shards', d.shards, 1, 1000);
+  if (d.alpha !== undefined && d.alpha !== null) checkNumber(op, 'data.alpha', d.alpha, true);
+  else delete d.alpha;
+  checkNumber(op, 'data.testFraction', d.testFraction, true);
+  if (!(d.testFraction < 1)) throw new RangeError(`task.data.testFraction must be in (0, 1), got ${d.testFraction}`);
+  if (t.sizes[0] !== 64 || t.sizes[t.sizes.length - 1] !== 10) throw new RangeError(`task.sizes must start at 64 inputs and end at 10 classes for the digits data, got [${t.sizes.join(', ')}]`);
+  return t;
+}
+
+/** The fixed-point encoding of a task. */
+export function taskEncoding(t: TaskSpec): Encoding {
+  return { clip: t.clip, bits: t.bits ?? bitsFor(t.maxParticipants) };
+}
+
+/** Number of model parameters of a task. */
+export function taskDimension(t: TaskSpec): number {
+  return new Mlp(t.sizes).size;
+}
+
+/** The task's demo split of a data set: the coordinator's held-out test set and the participants' shards. */
+export function taskSplit(t: TaskSpec, all: Dataset): { test: Dataset; shards: Dataset[] } {
+  const { train, test } = trainTestSplit(all, t.data.testFraction, t.seed);
+  const shards = t.data.alpha === undefined ? shardIid(train, t.data.shards, t.seed) : shardDirichlet(train, t.data.shards, t.data.alpha, t.seed);
+  return { test, shards };
+}
+
+/** Bytes before the values in an update payload. */
+export const UPDATE_PAYLOAD_HEADER = 40;
+
+/** A decoded update payload. */
+export interface UpdatePayload {
+  /** SHA-256 (32 bytes) of the global model it was trained from. */
+  model: Uint8Array;
+  samples: number;
+  values: Int32Array;
+}
+
+/** A bad update payload; `field` names the part at fault. */
+export class PayloadError extends RangeError {
+  override name = 'PayloadError';
+  constructor(readonly field: string, readonly code: 'length' | 'dimension' | 'samples' | 'range' | 'norm', message: string) {
+    super(`update ${field}: ${message}`);
+  }
+}
+
+/** Builds an update payload (see the module comment for the layout). */
+export function encodeUpdatePayload(p: UpdatePayload): Uint8Array {
+  if (!(p.model instanceof Uint8Array) || p.model.length !== 32) throw new TypeError('update model must be a 32-byte SHA-256');
+  checkInt('update', 'samples', p.samples, 0, 0xffffffff);
+  if (!(p.values instanceof Int32Array)) throw new TypeError('update values must be an Int32Array');
+  const out = new Uint8Array(UPDATE_PAYLOAD_HEADER + 4 * p.values.length);
+  const dv = new DataView(out.buffer);
+  out.set(p.model, 0);
+  dv.setUint32(32, p.samples);
+  dv.setUint32(36, p.values.length);
+  for (let i = 0; i < p.values.length; i++) dv.setInt32(UPDATE_PAYLOAD_HEADER + 4 * i, p.values[i]!, true);
+  return out;
+}
+
+/**
+ * Parses and checks an update payload for a task of dimension `d`: exact length, `samples` in
+ * [1, maxSamples], every value within the encoding's range [-2^bits, 2^bits] and the L2 norm within what
+ * clipping plus stochastic rounding can give (2^bits + sqrt(d)).
+ * @throws PayloadError naming the field.
+ */
+export function decodeUpdatePayload(payload: Uint8Array, d: number, enc: Encoding, maxSamples: number): UpdatePayload {
+  if (payload.length < UPDATE_PAYLOAD_HEADER) throw new PayloadError('payload', 'length', `${payload.length} bytes, shorter than the ${UPDATE_PAYLOAD_HEADER}-byte update header`);
+  const dv = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+  const samples = dv.getUint32(32), n = dv.getUint32(36);
+  if (n !== d) throw new PayloadError('d', 'dimension', `has ${n} values, the task's model has ${d}`);
+  if (payload.length !== UPDATE_PAYLOAD_HEADER + 4 * d) throw new PayloadError('payload', 'length', `${payload.length} bytes, expected ${UPDATE_PAYLOAD_HEADER + 4 * d} for d = ${d}`);
+  if (samples < 1 || samples > maxSamples) throw new PayloadError('samples', 'samples', `must be in [1, ${maxSamples}], got ${samples}`);
+  const lim = 2 ** enc.bits;
+  const values = new Int32Array(d);
+  let sq = 0;
+  for (let i = 0; i < d; i++) {
+    const v = dv.getInt32(UPDATE_PAYLOAD_HEADER + 4 * i, true);
+    if (v > lim || v < -lim) throw new PayloadError(`values[${i}]`, 'range', `${v} is outside the encoding's range [-2^${enc.bits}, 2^${enc.bits}]`);
+    values[i] = v;
+    sq += v * v;
+  }
+  const bound = lim + Math.sqrt(d);
+  if (Math.sqrt(sq) > bound) throw new PayloadError('values', 'norm', `L2 norm ${Math.sqrt(sq).toFixed(0)} is over the clip bound ${bound.toFixed(0)} (2^${enc.bits} + sqrt(d))`);
+  return { model: payload.slice(0, 32), samples, values };
+}
+
+/** The local-training job of participant `index` in `round` on its data, from the global `params`. */
+export function localJob(t: TaskSpec, params: Float32Array, data: Dataset, index: number, round: number): LocalJob {
+  const sgd = { lr: t.lr * t.lrDecay ** (round - 1), momentum: t.momentum, batch: t.batch, epochs: t.localEpochs };
+  return { sizes: t.sizes, params, x: data.x, y: data.y, sgd, seed: t.seed, participant: index, round };
+}
+
+/**
+ * Encodes a trained update as the participant sends it: clipped and fixed-point encoded with stochastic
+ * rounding drawn at the participant's own offset of the task's encode stream (the same offsets as the
+ * in-process simulation, so a distributed run and `simulate` encode alike).
+ */
+export function encodeForSubmit(t: TaskSpec, update: Float32Array, index: number, round: number, kernel: RunOptions = {}): Int32Array {
+  const d = update.length;
+  return encodeUpdate(update, taskEncoding(t), t.seed, STREAMS.encode, (round * t.maxParticipants + index) * d, kernel);
+}
+
+/** Trains in-process and returns the encoded update (hosts with a worker run `localJob` there instead). */
+export function trainAndEncode(t: TaskSpec, params: Float32Array, data: Dataset, index: number, round: number, kernel: RunOptions = {}): Int32Array {
+  return encodeForSubmit(t, runLocalJob(localJob(t, params, data, index, round), kernel), index, round, kernel);
+}
+
+/** Join request payload (UTF-8 JSON inside a `control` envelope with round 0). */
+export interface JoinRequest {
+  op: 'join';
+  host: 'node' | 'browser';
+  role: 'participant' | 'aggregator';
+}
+
+/** The round as `GET /api/round` and the WebSocket `round` message describe it. */
+export interface RoundInfo {
+  round: number;
+  state: 'waiting' | 'open' | 'done';
+  /** Participant ids selected for this round. */
+  selected: string[];
+  /** Ids whose update for this round is in the ledger. */
+  submitted: string[];
+  /** Deadline (epoch ms); 0 when no round is open. */
+  deadline: number;
+  /** SHA-256 (hex) of the global model this round trains from. */
+  modelSha256: string;
+  rounds: number;
+}
