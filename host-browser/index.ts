@@ -75,3 +75,4 @@ export { createThreadPool, type KernelPool, type PoolOptions } from './pool.js';
 export { loadDigits } from './data.js';
 export { loadOrCreateIdentity, deleteIdentity } from './keystore.js';
 export { createBatchVerifier, type BrowserBatchVerifier, type BrowserVerifierOptions } from './verify.js';
+export { join, CoordinatorError, type Participant, type JoinOptions, type ParticipantState, type StateDetail, type ProgressDetail, type ErrorDetail } from './participant.js';
