@@ -144,6 +144,8 @@ export class Coordinator {
   private openedAt = 0;
   private deadline = 0;
   private timer: NodeJS.Timeout | undefined;
+  private gather: NodeJS.Timeout | undefined;
+  private gatherDue = false;
   private readonly submitted = new Map<string, EncodedUpdate>();
   private readonly inflight = new Set<string>();
   private replay = new ReplayGuard();
@@ -265,7 +267,7 @@ export class Coordinator {
     return { bytes: this.modelBytes, round: Math.min(this.round, this.task.rounds), sha256: this.modelSha };
   }
 
-  private reject(err: HttpError, id: string | null, round = this.round): HttpError {
+  private reject(err: HttpError, id: string | null, round = Math.min(this.round, this.task.rounds)): HttpError {
     const rec: RejectionRecord = { at: this.now(), round, id, status: err.status, code: err.code, field: err.field, message: err.message };
     this.rejections.push(rec);
     if (this.rejections.length > REJECTIONS_KEPT) this.rejections.shift();
@@ -377,8 +379,19 @@ export class Coordinator {
   private maybeOpen(): void {
     if (this.state !== 'waiting' || this.stopped) return;
     const available = this.connectedIds();
-    const need = this.round === 1 ? this.task.minParticipants : this.task.minSubmissions;
-    if (available.length < need) return;
+    if (available.length < this.task.minParticipants) {
+      // After round 1, wait up to one round timeout for participants to (re)connect (a coordinator restart
+      // drops every socket), then go on with whoever is there, if that is enough for an aggregate.
+      if (this.round === 1 || available.length < this.task.minSubmissions) return;
+      if (!this.gather) {
+        this.gather = setTimeout(() => { this.gatherDue = true; this.gather = undefined; this.maybeOpen(); }, this.task.roundTimeoutMs);
+        this.gather.unref?.();
+      }
+      if (!this.gatherDue) return;
+    }
+    clearTimeout(this.gather);
+    this.gather = undefined;
+    this.gatherDue = false;
     this.selected = this.strategy.configureRound(this.round, available, new Rng(this.task.seed, STREAMS.sample, 1, this.round)).slice().sort();
     this.openedAt = this.now();
     this.state = 'open';
@@ -553,6 +566,7 @@ export class Coordinator {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.gather);
     await this.closing;
   }
 }

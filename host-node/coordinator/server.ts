@@ -226,7 +226,7 @@ export function createCoordinatorServer(opts: ServerOptions): CoordinatorServer 
       return 'embed';
     }
     if (path === '/dashboard') {
-      res.writeHead(301, { ...COMMON, Location: '/dashboard/' });
+      res.writeHead(301, { ...COMMON, Location: 'dashboard/' });
       res.end();
       return 'dashboard';
     }

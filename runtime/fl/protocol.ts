@@ -43,7 +43,10 @@ export interface TaskSpec {
   rule: RuleName;
   /** Assumed Byzantine fraction for the robust rules. */
   byzantineFraction: number;
-  /** Connected participants needed before round 1 opens (later rounds open with whoever is connected). */
+  /**
+   * Connected participants a round waits for before it opens. Round 1 waits for them; later rounds wait at most
+   * `roundTimeoutMs`, then open with whoever is connected (at least `minSubmissions`).
+   */
   minParticipants: number;
   /** Updates a round needs at its deadline to be aggregated; with fewer, the round opens again. */
   minSubmissions: number;
@@ -81,7 +84,7 @@ export const DEFAULT_TASK: TaskSpec = {
   maxParticipants: 64,
   localEpochs: 1,
   batch: 8,
-  lr: 0.2,
+  lr: 0.1,
   lrDecay: 0.97,
   momentum: 0.9,
   serverLr: 1,
