@@ -242,9 +242,9 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-/** Exponential back-off with jitter: 0.5 s, 1 s, 2 s ... up to 30 s. */
+/** Exponential back-off with jitter (+-20 %): 0.25 s, 0.5 s, 1 s ... up to 30 s. */
 function backoffMs(attempt: number): number {
-  const ms = Math.min(30_000, 500 * 2 ** Math.min(attempt, 10));
+  const ms = Math.min(30_000, 250 * 2 ** Math.min(attempt, 10));
   return ms * (0.8 + 0.4 * Math.random());
 }
 
