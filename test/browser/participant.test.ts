@@ -174,6 +174,16 @@ function startHidden(): void {
   Object.defineProperty(Document.prototype, 'visibilityState', { configurable: true, get: () => (window.__mwHidden !== false ? 'hidden' : 'visible') });
 }
 
+/**
+ * A battery at 10 % and not charging (Chromium headless reports a full one) until the test plugs it in;
+ * plugged in for good once `sessionStorage.mwCharging` is set (it survives the tab's reload).
+ */
+function lowBattery(): void {
+  const battery = Object.assign(new EventTarget(), { level: 0.1, charging: sessionStorage.getItem('mwCharging') === '1' });
+  (window as unknown as { __mwBattery: typeof battery }).__mwBattery = battery;
+  Object.defineProperty(Navigator.prototype, 'getBattery', { configurable: true, value: () => Promise.resolve(battery) });
+}
+
 interface Child { name: string; proc: ChildProcess; output: () => string; exited: Promise<number | null> }
 
 function startChild(name: string, args: string[]): Child {
@@ -223,7 +233,7 @@ interface Report {
   ledger: { round: number; id: string; sequence: number; sha256: string }[];
   participants: { id: string; host: string }[];
   tabs: { name: string; origin: string; id: string; log: Logged[]; statusText: string; crossOriginIsolated: boolean }[];
-  hidden: { shownAt: number; roundOpenedWhileHidden: boolean };
+  hidden: { shownAt: number; roundOpenedWhileHidden: boolean; roundOpenedOnLowBattery: boolean; second: { log: Logged[]; states: (string | undefined)[] } };
   reload: { round: number; heldSha256: string; heldBody: Buffer; heldModel: Float32Array; idBefore: string; idAfter: string; before: Logged[]; after: Logged[] };
   retrain: { round: number; log: Logged[] };
   restart: { round: number; at: number; reopened: { state: string; round: number; submitted: string[] } };
@@ -248,10 +258,11 @@ describe('browser participants end to end: coordinator, 3 Node workers, 3 Chromi
     const fx = await serveFixture(url);
     fixture = fx.server;
 
-    const openTab = async (name: string, opts: { hidden?: boolean } = {}): Promise<Tab> => {
+    const openTab = async (name: string, opts: { hidden?: boolean; lowBattery?: boolean } = {}): Promise<Tab> => {
       const ctx = await launchChromium({ userDataDir: joinPath(tmp, `profile-${name}`) });
       await ctx.addInitScript(recorder);
       if (opts.hidden) await ctx.addInitScript(startHidden);
+      if (opts.lowBattery) await ctx.addInitScript(lowBattery);
       const page = ctx.pages()[0] ?? (await ctx.newPage());
       const tab: Tab = { name, context: ctx, page, problems: [] };
       page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') tab.problems.push(`console.${m.type()}: ${m.text()}`); });
@@ -263,8 +274,8 @@ describe('browser participants end to end: coordinator, 3 Node workers, 3 Chromi
 
     // The coordinator's own page (same origin), shown hidden at first.
     const home = await openTab('home', { hidden: true });
-    // The web app on another origin, cross-origin isolated.
-    const isolated = await openTab('app-isolated');
+    // The web app on another origin, cross-origin isolated, on a low battery at first.
+    const isolated = await openTab('app-isolated', { lowBattery: true });
     // The web app on another origin; its first update from round 2 on is held, then the tab reloads.
     const reloader = await openTab('app-reload');
     let held: { round: number; body: Buffer } | undefined;
@@ -308,14 +319,32 @@ describe('browser participants end to end: coordinator, 3 Node workers, 3 Chromi
       const r = (await (await fetch(`${url}/api/round`)).json()) as { state: string; round: number };
       return r.state === 'open' ? r : undefined;
     }, 60_000, context);
-    await sleep(1500);
+    // A second tab of the home profile (same site, same identity) waits for the first.
+    const second = await home.context.newPage();
+    await second.goto(`${url}/`);
+    const secondLog = await until('the second tab of a profile says paused', async () => {
+      const l = await second.evaluate(() => window.__mwLog ?? []);
+      return l.some((e) => e.state === 'paused') ? l : undefined;
+    }, 10_000, context);
+    await sleep(1000);
     const homeLog = await log(home);
+    const isolatedLog = await log(isolated);
+    const secondStates = (await second.evaluate(() => window.__mwLog ?? [])).filter((e) => e.type === 'meshwork:state').map((e) => e.state);
+    await second.close();
     const roundOpenedWhileHidden = !homeLog.some((e) => e.state === 'training');
+    const roundOpenedOnLowBattery = !isolatedLog.some((e) => e.state === 'training');
     assert.ok(homeLog.some((e) => e.state === 'paused' && /hidden/.test(e.reason ?? '')), `the hidden tab did not say paused: ${JSON.stringify(homeLog)}${context()}`);
+    assert.ok(isolatedLog.some((e) => e.state === 'paused' && /battery/.test(e.reason ?? '')), `the low-battery tab did not say paused: ${JSON.stringify(isolatedLog)}${context()}`);
     const shownAt = Date.now();
     await home.page.evaluate(() => {
       window.__mwHidden = false;
       document.dispatchEvent(new Event('visibilitychange'));
+    });
+    await isolated.page.evaluate(() => {
+      const b = (window as unknown as { __mwBattery: EventTarget & { charging: boolean } }).__mwBattery;
+      sessionStorage.setItem('mwCharging', '1');
+      b.charging = true;
+      b.dispatchEvent(new Event('chargingchange'));
     });
 
     // The reload: between sealing (state 'submitting', the request held) and the acknowledgement.
@@ -394,7 +423,7 @@ describe('browser participants end to end: coordinator, 3 Node workers, 3 Chromi
     }
     report = {
       url, fixture: fx.origin, rows: status.rows, ledger, participants: status.participants, tabs: tabReports,
-      hidden: { shownAt, roundOpenedWhileHidden },
+      hidden: { shownAt, roundOpenedWhileHidden, roundOpenedOnLowBattery, second: { log: secondLog, states: secondStates } },
       reload: { round: h.round, heldSha256: createHash('sha256').update(h.body).digest('hex'), heldBody: h.body, heldModel, idBefore, idAfter, before, after },
       retrain: { round: trainingRound, log: retrained },
       restart: { round: restartRound, at: restartedAt, reopened },
@@ -428,11 +457,20 @@ describe('browser participants end to end: coordinator, 3 Node workers, 3 Chromi
     }
   });
 
-  test('a hidden tab says paused and does not train; once shown it trains', () => {
-    const home = report.tabs[0]!;
+  test('a hidden tab and a tab on a low battery say paused and do not train; shown, plugged in, they train', () => {
+    const [home, isolated] = report.tabs;
     assert.equal(report.hidden.roundOpenedWhileHidden, true, 'the hidden tab trained');
-    const firstTraining = home.log.find((e) => e.state === 'training');
-    assert.ok(firstTraining && firstTraining.at >= report.hidden.shownAt, `training started at ${firstTraining?.at}, the tab was shown at ${report.hidden.shownAt}`);
+    assert.equal(report.hidden.roundOpenedOnLowBattery, true, 'the low-battery tab trained');
+    for (const tab of [home!, isolated!]) {
+      const firstTraining = tab.log.find((e) => e.state === 'training');
+      assert.ok(firstTraining && firstTraining.at >= report.hidden.shownAt, `${tab.name}: training started at ${firstTraining?.at}, resumed at ${report.hidden.shownAt}`);
+    }
+  });
+
+  test('a second tab of the same profile waits (paused) while the first participates', () => {
+    const paused = report.hidden.second.log.find((e) => e.state === 'paused');
+    assert.match(paused?.reason ?? '', /another tab/);
+    assert.deepEqual(report.hidden.second.states.filter((s) => s === 'training' || s === 'submitting'), []);
   });
 
   test('the tab reloaded between sealing its update and the acknowledgement comes back with the same id, resumed, and its sealed bytes are in the ledger', (t) => {
