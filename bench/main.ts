@@ -1,5 +1,5 @@
 /**
- * `npm run bench` / `meshwork bench [--json FILE] [--quick] [--suite matmul,aggregate,fl,signatures,browser-signatures,freivalds,tpm,groth16]`: runs the suites,
+ * `npm run bench` / `meshwork bench [--json FILE] [--quick] [--suite matmul,aggregate,fl,signatures,browser-signatures,freivalds,tpm,groth16,coordinator]`: runs the suites,
  * prints a table, and optionally writes the rows as JSON.
  * @module
  */
@@ -15,11 +15,12 @@ import { freivaldsSuite, signaturesSuite } from './signatures.js';
 import { browserSignaturesSuite } from './browser-signatures.js';
 import { tpmSuite } from './tpm.js';
 import { groth16Suite } from './groth16.js';
+import { coordinatorSuite } from './coordinator.js';
 
 /** Runs the benchmark CLI; returns the exit code. */
 export async function benchMain(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { json: { type: 'string' }, quick: { type: 'boolean', default: false }, suite: { type: 'string' }, quiet: { type: 'boolean', default: false } } });
-  const known = ['matmul', 'aggregate', 'fl', 'signatures', 'browser-signatures', 'freivalds', 'tpm', 'groth16'];
+  const known = ['matmul', 'aggregate', 'fl', 'signatures', 'browser-signatures', 'freivalds', 'tpm', 'groth16', 'coordinator'];
   const suites = values.suite ? values.suite.split(',') : known;
   for (const s of suites) if (!known.includes(s)) throw new RangeError(`--suite must be ${known.join(', ')} (comma-separated), got '${s}'`);
   await ready(['wasm-simd', 'wasm', 'js']);
@@ -38,6 +39,7 @@ export async function benchMain(args: string[]): Promise<number> {
     if (suites.includes('freivalds')) { cfg.log('bench: freivalds'); rows.push(...(await freivaldsSuite(cfg))); }
     if (suites.includes('tpm')) { cfg.log('bench: tpm'); rows.push(...(await tpmSuite(cfg))); }
     if (suites.includes('groth16')) { cfg.log('bench: groth16'); rows.push(...(await groth16Suite(cfg))); }
+    if (suites.includes('coordinator')) { cfg.log('bench: coordinator'); rows.push(...(await coordinatorSuite(cfg))); }
   } finally {
     pool2.dispose();
     pool1.dispose();

@@ -15,7 +15,7 @@ commands:
   info                                   capabilities, backends, and the backend each kernel uses
   conformance [--backend NAME|all] [--host node|embedded] [--json]
                                          run every kernel case and compare output hashes with the reference
-  bench [--json FILE] [--quick] [--suite matmul,aggregate,fl,signatures,browser-signatures,freivalds,tpm,groth16]
+  bench [--json FILE] [--quick] [--suite matmul,aggregate,fl,signatures,browser-signatures,freivalds,tpm,groth16,coordinator]
                                          benchmarks against tfjs-wasm, TF.js CPU and plain-JS baselines
   simulate [--participants N] [--rounds R] [--rule fedavg|median|trimmed-mean|multi-krum|centered-clip]
            [--attack sign-flip|label-flip|gaussian|alie|ipm|model-replacement --byzantine FRACTION]
@@ -30,8 +30,11 @@ commands:
   worker --coordinator URL [--data FILE.csv[.gz]] [--key FILE.pem] [--attack sign-flip|label-flip|gaussian] [--json]
                                          a Node participant: joins, trains on a worker thread, submits
                                          signed updates; survives coordinator restarts
-  start                                  info, then a federated demo: non-IID digits, 4 of 20 participants
-                                         attacking (model replacement), Multi-Krum, learning curve
+  start [--port P] [--rounds R] [--exit-when-done]
+                                         the demo: a coordinator and 5 Node workers (one sign-flipping) train
+                                         non-IID digits with Multi-Krum; prints the dashboard URL
+  demo-simulate                          info, then the in-process simulation demo (20 participants, 4
+                                         attacking with model replacement, Multi-Krum, learning curve)
 `;
 
 async function info(): Promise<void> {
@@ -97,6 +100,10 @@ async function main(argv: string[]): Promise<number> {
       return workerMain(rest);
     }
     case 'start': {
+      const { startMain } = await import('./serve-cli.js');
+      return startMain(rest);
+    }
+    case 'demo-simulate': {
       await info();
       console.log('');
       const { simulateMain } = await import('./simulate-cli.js');

@@ -79,3 +79,50 @@ export async function workerMain(args: string[]): Promise<number> {
   if (!values.json) console.log(`${out.id}: ${out.accepted} of ${out.rounds} rounds' updates accepted`);
   return 0;
 }
+
+/**
+ * `npm start`: a coordinator and five Node workers (one playing the sign-flip attack) on this machine, with
+ * the dashboard URL printed first; the coordinator keeps serving the finished run until Ctrl-C (or exits with
+ * --exit-when-done).
+ */
+export async function startMain(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { port: { type: 'string' }, rounds: { type: 'string', default: '20' }, 'exit-when-done': { type: 'boolean', default: false } } });
+  const rounds = Number(values.rounds);
+  if (!Number.isInteger(rounds) || rounds < 1) throw new RangeError(`--rounds must be a positive integer, got '${values.rounds}'`);
+  const { mkdtemp } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { spawn } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  const { startCoordinator } = await import('./coordinator/index.js');
+  const dir = await mkdtemp(join(tmpdir(), 'meshwork-demo-'));
+  const task = { name: 'digits-demo', rounds, rule: 'multi-krum', minParticipants: 5, data: { shards: 4, alpha: 1 } };
+  let coord;
+  try {
+    coord = await startCoordinator({ task, dir: join(dir, 'state'), port: portOf(values.port, 8080), log: (l) => console.log(`${stamp()} ${l}`) });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE' || values.port) throw e;
+    coord = await startCoordinator({ task, dir: join(dir, 'state'), port: 0, log: (l) => console.log(`${stamp()} ${l}`) });
+  }
+  console.log(`meshwork demo: federated digits (non-IID), ${rounds} rounds, Multi-Krum; 5 Node workers, one of them sign-flipping`);
+  console.log(`  dashboard      ${coord.url}/dashboard/`);
+  console.log(`  join from a browser tab: ${coord.url}/   (state in ${dir})`);
+  const cli = fileURLToPath(new URL('./cli.js', import.meta.url));
+  const children = Array.from({ length: 5 }, (_, i) => spawn(process.execPath, [cli, 'worker', '--coordinator', coord.url, '--key', join(dir, `worker${i}.pem`), '--quiet', ...(i === 4 ? ['--attack', 'sign-flip'] : [])], { stdio: ['ignore', 'ignore', 'inherit'] }));
+  const rows = await coord.done;
+  const last = rows[rows.length - 1]!;
+  const flagged = new Map<string, number>();
+  for (const r of rows) for (const id of r.flagged) flagged.set(id, (flagged.get(id) ?? 0) + 1);
+  console.log(`${stamp()} done: final test accuracy ${last.accuracy.toFixed(4)}; flagged: ${[...flagged].map(([id, n]) => `${id} in ${n} of ${rows.length} rounds`).join(', ') || 'nobody'}`);
+  await Promise.all(children.map((c) => new Promise((ok) => (c.exitCode !== null ? ok(0) : c.on('exit', ok)))));
+  if (values['exit-when-done']) {
+    await coord.close();
+    return 0;
+  }
+  console.log(`the dashboard stays up at ${coord.url}/dashboard/ — Ctrl-C to stop`);
+  return new Promise<number>((ok) => {
+    const bye = () => void coord.close().then(() => ok(0));
+    process.once('SIGINT', bye);
+    process.once('SIGTERM', bye);
+  });
+}

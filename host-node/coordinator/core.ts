@@ -160,6 +160,8 @@ export class Coordinator {
   private counts = { accepted: 0, rejected: 0, rejectedByCode: {} as Record<string, number> };
   private closing: Promise<void> | undefined;
   private joining: Promise<unknown> = Promise.resolve();
+  /** Requests and writes under way; stop() waits for them so the store is not closed under them. */
+  private readonly pending = new Set<Promise<unknown>>();
   private stopped = false;
   /** Resolves with every row when the last round is aggregated. */
   readonly done: Promise<RoundRowRecord[]>;
@@ -183,6 +185,13 @@ export class Coordinator {
     const c = new Coordinator(opts);
     await c.resume();
     return c;
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.pending.add(p);
+    const drop = () => { this.pending.delete(p); };
+    p.then(drop, drop);
+    return p;
   }
 
   private emit(e: CoordinatorEvent): void {
@@ -306,7 +315,12 @@ export class Coordinator {
   }
 
   /** A join: a signed `control` envelope (round 0) whose payload is a {@link JoinRequest}. */
-  async join(bytes: Uint8Array): Promise<{ id: string; index: number; shard: number; round: RoundInfo }> {
+  join(bytes: Uint8Array): Promise<{ id: string; index: number; shard: number; round: RoundInfo }> {
+    if (this.stopped) return Promise.reject(new HttpError(503, 'stopping', null, 'the coordinator is shutting down'));
+    return this.track(this.join_(bytes));
+  }
+
+  private async join_(bytes: Uint8Array): Promise<{ id: string; index: number; shard: number; round: RoundInfo }> {
     let who: ParticipantRecord | undefined;
     try {
       const opened = await this.openEnvelope(bytes, 'control');
@@ -399,7 +413,7 @@ export class Coordinator {
     this.roundFailures.clear();
     this.replay = new ReplayGuard();
     const round = this.round;
-    this.store.openRound({ round, selected: this.selected, modelSha256: this.modelSha, openedAt: this.openedAt }).then(
+    this.track(this.store.openRound({ round, selected: this.selected, modelSha256: this.modelSha, openedAt: this.openedAt })).then(
       () => {
         if (this.round !== round || this.stopped) return;
         this.armDeadline();
@@ -428,7 +442,7 @@ export class Coordinator {
     const again = new Set([...this.selected.filter((id) => this.submitted.has(id)), ...this.connectedIds()]);
     this.selected = [...again].sort();
     this.log(`round ${this.round}: ${this.submitted.size} of ${this.task.minSubmissions} needed updates at the deadline; open again with ${this.selected.length} selected`);
-    void this.store.openRound({ round: this.round, selected: this.selected, modelSha256: this.modelSha, openedAt: this.openedAt });
+    void this.track(this.store.openRound({ round: this.round, selected: this.selected, modelSha256: this.modelSha, openedAt: this.openedAt }));
     this.armDeadline();
     this.emit({ type: 'round', ...this.roundInfo() });
   }
@@ -438,7 +452,12 @@ export class Coordinator {
    * @returns once the update is in the ledger (synced).
    * @throws HttpError (4xx) saying why it was refused; the round goes on.
    */
-  async submit(bytes: Uint8Array): Promise<{ accepted: true; round: number; id: string }> {
+  submit(bytes: Uint8Array): Promise<{ accepted: true; round: number; id: string }> {
+    if (this.stopped) return Promise.reject(new HttpError(503, 'stopping', null, 'the coordinator is shutting down'));
+    return this.track(this.submit_(bytes));
+  }
+
+  private async submit_(bytes: Uint8Array): Promise<{ accepted: true; round: number; id: string }> {
     let id: string | null = null;
     let round = this.round;
     let claimed = false;
@@ -499,6 +518,7 @@ export class Coordinator {
     // Wait for submissions already past their checks (their ledger write decides whether they count).
     while (this.inflight.size) await new Promise((ok) => setTimeout(ok, 1));
     const r = this.round;
+    const t0 = performance.now();
     const results = [...this.submitted.values()].sort((a, b) => (a.id < b.id ? -1 : 1));
     const failures: Failure[] = this.selected.filter((id) => !this.submitted.has(id)).map((id) => ({ id, reason: this.roundFailures.get(id) ?? 'no update before the deadline' }));
     const flagged = detect(results, this.d);
@@ -510,7 +530,9 @@ export class Coordinator {
     const agg = this.strategy.aggregateRound(r, results, failures, this.enc, this.d);
     const params = this.params.slice(), velocity = this.velocity.slice();
     serverStep(params, velocity, agg.update, this.task.serverLr, this.task.serverMomentum);
+    const t1 = performance.now();
     const ev = this.model.evaluate(params, this.test.x, this.test.y);
+    const t2 = performance.now();
     const hosts = { node: 0, browser: 0 };
     for (const id of agg.accepted) hosts[this.byId.get(id)!.host]++;
     const closedAt = this.now();
@@ -522,6 +544,7 @@ export class Coordinator {
     const pBytes = bytesOf(params);
     row.modelSha256 = sha256Hex(pBytes);
     await this.store.closeRound(r, { row, params: pBytes, velocity: bytesOf(velocity), reputation: [...this.reputation], flags: [...this.flags] }, next);
+    const t3 = performance.now();
     this.setModel(params);
     this.velocity = velocity;
     this.rows.push(row);
@@ -529,7 +552,7 @@ export class Coordinator {
     this.submitted.clear();
     this.roundFailures.clear();
     this.opts.metrics?.roundClosed(row);
-    this.log(`round ${r}: ${why}; ${agg.accepted.length} accepted, ${agg.rejected.length} not counted${flagged.length ? `, flagged ${flagged.join(' ')}` : ''}; accuracy ${ev.accuracy.toFixed(4)}, ${row.latencyMs} ms`);
+    this.log(`round ${r}: ${why}; ${agg.accepted.length} accepted, ${agg.rejected.length} not counted${flagged.length ? `, flagged ${flagged.join(' ')}` : ''}; accuracy ${ev.accuracy.toFixed(4)}; ${row.latencyMs} ms from opening (aggregate ${(t1 - t0).toFixed(0)} ms, evaluate ${(t2 - t1).toFixed(0)} ms, commit ${(t3 - t2).toFixed(0)} ms)`);
     this.emit({ type: 'row', row });
     this.emitParticipants();
     if (next > this.task.rounds) {
@@ -568,6 +591,7 @@ export class Coordinator {
     clearTimeout(this.timer);
     clearTimeout(this.gather);
     await this.closing;
+    while (this.pending.size) await Promise.allSettled([...this.pending]);
   }
 }
 

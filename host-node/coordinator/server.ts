@@ -270,6 +270,14 @@ export function createCoordinatorServer(opts: ServerOptions): CoordinatorServer 
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: 4096 });
   const alive = new WeakSet<WebSocket>();
+  /** Each socket's participant id (null: a dashboard). */
+  const ids = new Map<WebSocket, string | null>();
+  let pendingParticipants: CoordinatorEvent | undefined;
+  let participantsTimer: NodeJS.Timeout | undefined;
+  const send = (e: CoordinatorEvent, to: (id: string | null) => boolean) => {
+    const text = JSON.stringify(e);
+    for (const [ws, id] of ids) if (ws.readyState === ws.OPEN && to(id)) ws.send(text);
+  };
   server.on('upgrade', (req, socket, head) => {
     let url: URL;
     try {
@@ -288,7 +296,10 @@ export function createCoordinatorServer(opts: ServerOptions): CoordinatorServer 
       ws.on('pong', () => alive.add(ws));
       ws.on('message', () => alive.add(ws));
       ws.on('error', () => ws.terminate());
-      ws.send(JSON.stringify({ type: 'hello', status: c.status() }));
+      ids.set(ws, id);
+      // Participants get the round (all they act on); dashboards the whole status.
+      ws.send(JSON.stringify({ type: 'hello', status: id === null ? c.status() : { round: c.roundInfo() } }));
+      ws.on('close', () => ids.delete(ws));
       if (id !== null) {
         if (!c.presence(id, true)) {
           ws.close(4003, `unknown participant ${id.slice(0, 32)}`);
@@ -312,9 +323,23 @@ export function createCoordinatorServer(opts: ServerOptions): CoordinatorServer 
 
   return {
     server,
+    /**
+     * Sends an event to the sockets that need it: participants get rounds, rows, the end and their own
+     * refusals; dashboards get everything, with participant lists coalesced (at most 5 a second).
+     */
     broadcast(e) {
-      const text = JSON.stringify(e);
-      for (const ws of wss.clients) if (ws.readyState === ws.OPEN) ws.send(text);
+      if (e.type === 'participants') {
+        pendingParticipants = e;
+        participantsTimer ??= setTimeout(() => {
+          participantsTimer = undefined;
+          if (pendingParticipants) send(pendingParticipants, (id) => id === null);
+          pendingParticipants = undefined;
+        }, 200);
+        return;
+      }
+      if (e.type === 'accepted') send(e, (id) => id === null);
+      else if (e.type === 'rejected') send(e, (id) => id === null || id === e.id);
+      else send(e, () => true);
     },
     listen(port, host) {
       return new Promise((ok, fail) => {
@@ -324,6 +349,7 @@ export function createCoordinatorServer(opts: ServerOptions): CoordinatorServer 
     },
     async close() {
       clearInterval(heartbeat);
+      clearTimeout(participantsTimer);
       for (const ws of wss.clients) ws.terminate();
       wss.close();
       server.closeAllConnections();

@@ -1,0 +1,86 @@
+/**
+ * Load generator of the coordinator bench, run as its own process (so its work does not share the
+ * coordinator's event loop): N participants join, hold a WebSocket each, and every round all of them submit
+ * a signed update envelope at once; per participant, the time from its submit to the round's aggregate (the
+ * `row` message) is recorded. Updates are random within the clip bound: the bench measures the coordinator,
+ * not local training. Prints one JSON object on stdout.
+ * Usage: node dist/bench/coordinator-load.js URL PARTICIPANTS ROUNDS
+ * @module
+ */
+import WebSocket from 'ws';
+import { fromHex, ownBytes, utf8 } from '../proofs/bytes.js';
+import { generateIdentity, type Identity } from '../proofs/ed25519.js';
+import { sealEnvelope } from '../proofs/envelope.js';
+import { encodeUpdatePayload, type RoundInfo, type TaskSpec } from '../runtime/fl/protocol.js';
+
+const [url, nArg, roundsArg] = process.argv.slice(2);
+const n = Number(nArg), rounds = Number(roundsArg);
+if (!url || !(n > 0) || !(rounds > 0)) throw new RangeError('usage: coordinator-load URL PARTICIPANTS ROUNDS');
+
+const { task, taskId, d, encoding } = await (await fetch(`${url}/api/task`)).json() as { task: TaskSpec; taskId: string; d: number; encoding: { bits: number } };
+const tid = fromHex(taskId);
+const post = (path: string, body: Uint8Array) => fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: ownBytes(body) });
+
+interface Client { id: string; identity: Identity; ws: WebSocket }
+const clients: Client[] = [];
+for (let i = 0; i < n; i++) {
+  const identity = await generateIdentity();
+  const env = await sealEnvelope({ kind: 'control', task: tid, round: 0, sequence: 0, payload: utf8(JSON.stringify({ op: 'join', host: 'node', role: 'participant' })) }, identity);
+  const res = await post('/api/join', env);
+  if (res.status !== 200) throw new Error(`join: ${res.status} ${await res.text()}`);
+  const { id } = await res.json() as { id: string };
+  clients.push({ id, identity, ws: new WebSocket(`${url.replace(/^http/, 'ws')}/ws?id=${id}`) });
+}
+
+// Round events, seen on the first client's socket.
+let onRound: ((info: RoundInfo) => void) | undefined;
+let lastOpen: RoundInfo | undefined;
+let onRow: ((at: number, row: { round: number; latencyMs: number }) => void) | undefined;
+clients[0]!.ws.on('message', (raw) => {
+  const msg = JSON.parse(String(raw)) as { type: string; status?: { round: RoundInfo }; row?: { round: number; latencyMs: number } } & RoundInfo;
+  if (msg.type === 'row') onRow?.(performance.now(), msg.row!);
+  const info = msg.type === 'hello' ? msg.status!.round : msg.type === 'round' ? msg : undefined;
+  if (info && info.state === 'open') {
+    lastOpen = info;
+    onRound?.(info);
+  }
+});
+/** The first open round after `after` (it may have opened already: row and round can arrive in one read). */
+const nextOpen = (after: number) => new Promise<RoundInfo>((ok) => {
+  if (lastOpen && lastOpen.round > after) return ok(lastOpen);
+  onRound = (i) => { if (i.round > after) { onRound = undefined; ok(i); } };
+});
+
+const lim = 2 ** encoding.bits;
+const perCoord = Math.floor(lim / Math.sqrt(d) / 2);
+const latencies: number[] = [];
+const serverMs: number[] = [];
+let seq = 1;
+let previous = 0;
+for (let r = 1; r <= rounds; r++) {
+  const info = await nextOpen(previous);
+  previous = info.round;
+  const model = fromHex(info.modelSha256);
+  const envs = await Promise.all(clients.map((c, i) => {
+    const values = new Int32Array(d);
+    for (let j = 0; j < d; j++) values[j] = ((i * 7919 + j * 104729 + r) % (2 * perCoord + 1)) - perCoord;
+    return sealEnvelope({ kind: 'update', task: tid, round: info.round, sequence: seq++, payload: encodeUpdatePayload({ model, samples: 100, values }) }, c.identity);
+  }));
+  const rowSeen = new Promise<{ at: number; latencyMs: number }>((ok) => { onRow = (at, row) => { if (row.round === info.round) ok({ at, latencyMs: row.latencyMs }); }; });
+  const sent: number[] = [];
+  const statuses = await Promise.all(envs.map(async (env, i) => {
+    sent[i] = performance.now();
+    const res = await post('/api/submit', env);
+    await res.arrayBuffer();
+    return res.status;
+  }));
+  const bad = statuses.filter((s) => s !== 202);
+  if (bad.length) throw new Error(`round ${info.round}: ${bad.length} submissions not accepted (${bad[0]})`);
+  const row = await rowSeen;
+  for (const t of sent) latencies.push(row.at - t);
+  serverMs.push(row.latencyMs);
+}
+for (const c of clients) c.ws.terminate();
+const sorted = latencies.slice().sort((a, b) => a - b);
+const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+process.stdout.write(JSON.stringify({ participants: n, rounds, d, task: task.name, p50: q(0.5), p95: q(0.95), max: sorted[sorted.length - 1], serverMs, samples: latencies.length }) + '\n');
