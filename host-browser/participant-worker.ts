@@ -4,45 +4,19 @@
  * makes (`runLocalJob(localJob(...))`, `encodeForSubmit`), so a tab and a Node worker give the same bits
  * for the same job.
  *
- * Kernels load as the browser host's `ready()` loads them (fetched next to this module, compiled while
- * streaming when served as application/wasm), but through a loader of its own: importing ./index.js here
- * would make a cycle of workers that bundlers refuse (index.js exports `join`, whose worker is this file,
- * and the thread pool, whose worker imports index.js).
+ * Kernels load through the browser host's loader (kernels.ts), installed here without importing
+ * ./index.js (see kernels.ts for why).
  * @module
  */
 import { expose, transfer } from 'comlink';
-import { env } from '../runtime/env.js';
 import type { Dataset } from '../runtime/fl/data.js';
 import { runLocalJob } from '../runtime/fl/local.js';
 import { encodeForSubmit, localJob, type TaskSpec } from '../runtime/fl/protocol.js';
 import { readyAll } from '../runtime/registry.js';
-
-/**
- * The kernel builds, relative to this compiled file (dist/host-browser/ -> kernels/build/), one literal
- * `new URL(..., import.meta.url)` each so bundlers copy them (as in index.ts).
- */
-const KERNEL_URLS: Readonly<Record<string, () => URL>> = {
-  'simd.wasm': () => new URL('../../kernels/build/simd.wasm', import.meta.url),
-  'scalar.wasm': () => new URL('../../kernels/build/scalar.wasm', import.meta.url),
-  'simd-threads.wasm': () => new URL('../../kernels/build/simd-threads.wasm', import.meta.url),
-};
-
-async function fetchKernel(file: string): Promise<WebAssembly.Module | ArrayBuffer> {
-  const url = env.wasm.wasmPaths !== undefined ? new URL(file, env.wasm.wasmPaths) : KERNEL_URLS[file]?.();
-  if (!url) throw new Error(`no bundled URL for kernel build ${file}`);
-  let res: Response;
-  try {
-    res = await fetch(url);
-  } catch (e) {
-    throw new Error(`cannot fetch kernel build ${file} from ${url.href}: ${(e as Error).message}`);
-  }
-  if (!res.ok) throw new Error(`cannot fetch kernel build ${file} from ${url.href}: HTTP ${res.status}`);
-  if (typeof WebAssembly.compileStreaming === 'function' && /^application\/wasm\s*(;|$)/i.test(res.headers.get('content-type') ?? '')) return WebAssembly.compileStreaming(res);
-  return res.arrayBuffer();
-}
+import { installBrowserHost } from './kernels.js';
 
 function ready(): Promise<string[]> {
-  env.wasm.loader ??= fetchKernel;
+  installBrowserHost();
   return readyAll();
 }
 

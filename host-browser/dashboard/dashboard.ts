@@ -11,69 +11,12 @@
  * @module
  */
 import uPlot from 'uplot';
-import type { RoundInfo, TaskSpec } from '../../runtime/fl/protocol.js';
+import type { CoordinatorEvent, RoundInfo, Status, StatusParticipant, StatusRejection, StatusRow } from '../../runtime/fl/protocol.js';
 
-/** One aggregated round, as `rows[]` of `GET /api/status`. */
-export interface StatusRow {
-  round: number;
-  accuracy: number;
-  loss: number;
-  /** Privacy budget spent up to this round; null when the task adds no noise. */
-  epsilon: number | null;
-  accepted: string[];
-  rejected: { id: string; reason: string }[];
-  /** Participants the robust rule flagged this round. */
-  flagged: string[];
-  latencyMs: number;
-  /** Participants whose update went into this round, by host kind. */
-  hosts: Partial<Record<'node' | 'browser', number>>;
-  closedAt: number;
-}
-
-export interface StatusParticipant {
-  id: string;
-  host: 'node' | 'browser';
-  role?: 'participant' | 'aggregator';
-  connected: boolean;
-  reputation: number;
-  /** Times the robust rule flagged this participant. */
-  flags: number;
-  joinedAt: number;
-}
-
-/** A refused request, as `rejections[]` of `GET /api/status` and the WebSocket `rejected` message. */
-export interface StatusRejection {
-  at: number;
-  round: number;
-  /** Null when the request was refused before its sender was known (a malformed body, say). */
-  id: string | null;
-  status: number;
-  code: string;
-  field: string | null;
-  message: string;
-}
-
-/** `GET /api/status`, and the `status` of the WebSocket `hello`. */
-export interface Status {
-  task: TaskSpec;
-  taskId: string;
-  d: number;
-  round: RoundInfo;
-  rows: StatusRow[];
-  participants: StatusParticipant[];
-  rejections: StatusRejection[];
-  counts: { accepted: number; rejected: number; rejectedByCode: Record<string, number> };
-}
+export type { Status, StatusParticipant, StatusRejection, StatusRow };
 
 /** What the coordinator sends on `/ws`. */
-export type DashboardMessage =
-  | { type: 'hello'; status: Status }
-  | ({ type: 'round' } & RoundInfo)
-  | { type: 'accepted'; round: number; id: string }
-  | ({ type: 'rejected' } & StatusRejection)
-  | { type: 'row'; row: StatusRow }
-  | { type: 'participants'; participants: StatusParticipant[] }
-  | { type: 'done'; rows: StatusRow[] };
+export type DashboardMessage = { type: 'hello'; status: Status } | CoordinatorEvent;
 
 /** The coordinator keeps the last 200 rejections; so does the page. */
 const REJECTIONS_KEPT = 200;

@@ -12,7 +12,7 @@ import type { Rejection } from '../../proofs/ed25519.js';
 import { EnvelopeError, parseEnvelope, ReplayGuard, taskId, type Envelope } from '../../proofs/envelope.js';
 import type { Dataset } from '../../runtime/fl/data.js';
 import { Mlp } from '../../runtime/fl/model.js';
-import { decodeUpdatePayload, PayloadError, taskDimension, taskEncoding, taskSplit, type JoinRequest, type RoundInfo, type TaskSpec } from '../../runtime/fl/protocol.js';
+import { decodeUpdatePayload, PayloadError, taskDimension, taskEncoding, taskSplit, type CoordinatorEvent, type JoinRequest, type RoundInfo, type Status, type StatusParticipant, type StatusRejection, type TaskSpec } from '../../runtime/fl/protocol.js';
 import { Rng, STREAMS } from '../../runtime/fl/rng.js';
 import { detect, participantId, serverStep } from '../../runtime/fl/simulate.js';
 import { strategyByName, type EncodedUpdate, type Encoding, type Failure, type Strategy } from '../../runtime/fl/strategy.js';
@@ -27,35 +27,10 @@ export class HttpError extends Error {
 }
 
 /** One refused request, as the status and the dashboard show it. */
-export interface RejectionRecord {
-  at: number;
-  round: number;
-  id: string | null;
-  status: number;
-  code: string;
-  field: string | null;
-  message: string;
-}
-
+export type RejectionRecord = StatusRejection;
 /** A participant as `/api/status` shows it. */
-export interface ParticipantStatus {
-  id: string;
-  host: 'node' | 'browser';
-  role: 'participant' | 'aggregator';
-  connected: boolean;
-  reputation: number;
-  flags: number;
-  joinedAt: number;
-}
-
-/** Messages the coordinator broadcasts (server.ts sends them on the WebSocket). */
-export type CoordinatorEvent =
-  | ({ type: 'round' } & RoundInfo)
-  | { type: 'accepted'; round: number; id: string }
-  | ({ type: 'rejected' } & RejectionRecord)
-  | { type: 'row'; row: RoundRowRecord }
-  | { type: 'participants'; participants: ParticipantStatus[] }
-  | { type: 'done'; rows: RoundRowRecord[] };
+export type ParticipantStatus = StatusParticipant;
+export type { CoordinatorEvent };
 
 /** What the coordinator reports to metrics. */
 export interface CoordinatorMetrics {
@@ -567,7 +542,7 @@ export class Coordinator {
   }
 
   /** Everything the dashboard shows. */
-  status(): Record<string, unknown> {
+  status(): Status {
     return {
       task: this.task, taskId: this.taskIdHex, d: this.d, state: this.state,
       round: this.roundInfo(), rows: this.rows, participants: this.participantStatus(),

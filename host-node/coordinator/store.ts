@@ -14,7 +14,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { open, type Database, type RootDatabase } from 'lmdb';
-import type { TaskSpec } from '../../runtime/fl/protocol.js';
+import type { StatusRow, TaskSpec } from '../../runtime/fl/protocol.js';
 
 /** A joined participant. */
 export interface ParticipantRecord {
@@ -34,20 +34,8 @@ export interface RoundOpenRecord {
   openedAt: number;
 }
 
-/** One round's row, as `/api/status` shows it. */
-export interface RoundRowRecord {
-  round: number;
-  accuracy: number;
-  loss: number;
-  epsilon: number | null;
-  accepted: string[];
-  rejected: { id: string; reason: string }[];
-  flagged: string[];
-  latencyMs: number;
-  hosts: { node: number; browser: number };
-  closedAt: number;
-  modelSha256: string;
-}
+/** One round's row (the status row of the protocol). */
+export type RoundRowRecord = StatusRow;
 
 /** A round's result: everything the next round starts from. */
 export interface RoundResultRecord {

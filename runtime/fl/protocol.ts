@@ -264,3 +264,70 @@ export interface RoundInfo {
   modelSha256: string;
   rounds: number;
 }
+
+/** One aggregated round, as `rows[]` of `GET /api/status` and the WebSocket `row` message. */
+export interface StatusRow {
+  round: number;
+  accuracy: number;
+  loss: number;
+  /** Privacy budget spent up to this round; null when the task adds no noise. */
+  epsilon: number | null;
+  accepted: string[];
+  /** Who did not count: left out by the rule (with its reason) or selected without an update in time. */
+  rejected: { id: string; reason: string }[];
+  /** Participants the detector flagged this round. */
+  flagged: string[];
+  /** From the round's opening to its aggregate applied (ms). */
+  latencyMs: number;
+  /** Participants whose update counted, by host. */
+  hosts: { node: number; browser: number };
+  closedAt: number;
+  /** SHA-256 (hex) of the model after the round. */
+  modelSha256: string;
+}
+
+/** A participant, as `participants[]` of `GET /api/status`. */
+export interface StatusParticipant {
+  id: string;
+  host: 'node' | 'browser';
+  role: 'participant' | 'aggregator';
+  connected: boolean;
+  reputation: number;
+  /** Times the detector flagged it. */
+  flags: number;
+  joinedAt: number;
+}
+
+/** A refused request, as `rejections[]` of `GET /api/status` and the WebSocket `rejected` message. */
+export interface StatusRejection {
+  at: number;
+  round: number;
+  /** Null when the request was refused before its sender was known. */
+  id: string | null;
+  status: number;
+  code: string;
+  field: string | null;
+  message: string;
+}
+
+/** `GET /api/status`, and the `status` of a dashboard's WebSocket `hello`. */
+export interface Status {
+  task: TaskSpec;
+  taskId: string;
+  d: number;
+  state: 'waiting' | 'open' | 'aggregating' | 'done';
+  round: RoundInfo;
+  rows: StatusRow[];
+  participants: StatusParticipant[];
+  rejections: StatusRejection[];
+  counts: { accepted: number; rejected: number; rejectedByCode: Record<string, number> };
+}
+
+/** The events a coordinator sends on `/ws` after `hello` (docs/coordinator.md). */
+export type CoordinatorEvent =
+  | ({ type: 'round' } & RoundInfo)
+  | { type: 'accepted'; round: number; id: string }
+  | ({ type: 'rejected' } & StatusRejection)
+  | { type: 'row'; row: StatusRow }
+  | { type: 'participants'; participants: StatusParticipant[] }
+  | { type: 'done'; rows: StatusRow[] };
