@@ -16,6 +16,25 @@ import { encodeUpdatePayload, taskSplit, trainAndEncode, type RoundInfo, type Ta
 
 export const CLI = fileURLToPath(new URL('../host-node/cli.js', import.meta.url));
 
+/**
+ * Polls `probe` every 100 ms until it returns something other than undefined (a thrown error counts as not
+ * yet); fails after `timeoutMs` naming `what`, the last error and `context()`.
+ */
+export async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number, context = () => ''): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > end) throw new Error(`${what}: not after ${timeoutMs} ms${last ? ` (last error: ${(last as Error).message})` : ''}${context()}`);
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
+}
+
 export async function getJson<T>(url: string): Promise<T> {
   const res = await fetch(url);
   if (!res.ok) throw new Error(`${url}: ${res.status} ${await res.text()}`);

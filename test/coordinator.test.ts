@@ -11,18 +11,10 @@ import { generateIdentity } from '../proofs/ed25519.js';
 import { sealEnvelope } from '../proofs/envelope.js';
 import { startCoordinator, type RunningCoordinator } from '../host-node/coordinator/index.js';
 import { encodeUpdatePayload, type RoundInfo } from '../runtime/fl/protocol.js';
-import { freePort, getJson, postBytes, spawnCoordinator, spawnWorker, TestParticipant } from './coordinator-helpers.js';
+import { freePort, getJson, postBytes, spawnCoordinator, spawnWorker, TestParticipant, until } from './coordinator-helpers.js';
 
 type Status = { rows: { round: number; accuracy: number; accepted: string[] }[]; rejections: { code: string; status: number }[]; counts: { accepted: number; rejected: number }; state: string };
 type LedgerEntry = { round: number; id: string; sequence: number; sha256: string };
-
-const until = async (cond: () => boolean | Promise<boolean>, ms = 30_000, what = 'condition') => {
-  const t0 = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((ok) => setTimeout(ok, 20));
-  }
-};
 
 describe('coordinator: every bad request is refused with a 4xx and a reason, and the round goes on', () => {
   let dir: string;
@@ -36,7 +28,7 @@ describe('coordinator: every bad request is refused with a 4xx and a reason, and
     a.hold.add(1);
     a.connect();
     b.connect();
-    await until(() => b.acked.has(1), 30_000, 'b to submit round 1');
+    await until('b to submit round 1', () => b.acked.has(1) || undefined, 30_000);
   });
   after(async () => {
     a?.close();
@@ -126,7 +118,7 @@ describe('coordinator: kill -9 in the middle of a round', () => {
       held.hold.add(k);
       held.connect();
       for (let i = 0; i < 3; i++) workers.push(spawnWorker(url, join(dir, `w${i}.pem`)));
-      await until(() => workers.every((w) => w.events.some((e) => e.type === 'accepted' && e.round === k)), 60_000, `the workers' round ${k} updates`);
+      await until(`the workers' round ${k} updates`, () => workers.every((w) => w.events.some((e) => e.type === 'accepted' && e.round === k)) || undefined, 60_000);
       const before = await getJson<RoundInfo>(`${url}/api/round`);
       assert.equal(before.round, k);
       assert.equal(before.state, 'open');
@@ -156,8 +148,12 @@ describe('coordinator: kill -9 in the middle of a round', () => {
         assert.equal(acks.length, rounds);
         for (const e of acks) assert.ok(shas.has(e.sha256 as string), `acknowledged update ${e.round} of a worker is in the ledger`);
       }
-      for (const row of status.rows) assert.deepEqual(row.accepted.slice().sort(), ledger.filter((e) => e.round === row.round).map((e) => e.id).sort().filter((id) => row.accepted.includes(id)));
-      for (const row of status.rows) assert.ok(row.accepted.length >= 3, `round ${row.round} aggregated its ledger entries`);
+      for (const row of status.rows) {
+        // What the rule counted came from the ledger (Multi-Krum may leave some ledger entries out).
+        const inLedger = new Set(ledger.filter((e) => e.round === row.round).map((e) => e.id));
+        for (const id of row.accepted) assert.ok(inLedger.has(id), `round ${row.round} counted ${id}, which is not in its ledger`);
+        assert.ok(row.accepted.length >= 3, `round ${row.round} aggregated its ledger entries`);
+      }
     } finally {
       held?.close();
       for (const w of workers) w.child.kill('SIGKILL');

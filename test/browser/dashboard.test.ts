@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -16,6 +15,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { startCoordinator, type RunningCoordinator } from '../../host-node/coordinator/index.js';
 import type { Status } from '../../host-browser/dashboard/dashboard.js';
 import { REPO, chromiumSkip, launchChromium } from './harness.js';
+import { freePort, getJson, until } from '../coordinator-helpers.js';
 
 const ROUNDS = 8;
 const HONEST = 4;
@@ -36,30 +36,6 @@ function toolSkip(file: string, pkg: string): string | false {
 }
 
 const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
-
-/** Polls `probe` every 250 ms until it returns something other than undefined. */
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, context = () => ''): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`${what}: not after ${timeoutMs} ms${last ? ` (last error: ${(last as Error).message})` : ''}${context()}`);
-    await sleep(250);
-  }
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((ok) => s.listen(0, '127.0.0.1', ok));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((ok) => s.close(ok));
-  return port;
-}
 
 /** A child process whose output is kept (the tail) for failure messages. */
 interface Child { name: string; proc: ChildProcess; output: () => string; exited: Promise<number | null> }
@@ -83,12 +59,6 @@ async function stop(c: Child | undefined): Promise<void> {
   const t = setTimeout(() => c.proc.kill('SIGKILL'), 5000);
   await c.exited;
   clearTimeout(t);
-}
-
-async function getJson<T>(url: string): Promise<T> {
-  const res = await fetch(url);
-  assert.equal(res.ok, true, `GET ${url}: ${res.status}`);
-  return (await res.json()) as T;
 }
 
 /** What the page shows, read from the DOM. */

@@ -30,6 +30,7 @@ import { parseEnvelope } from '../../proofs/envelope.js';
 import { decodeUpdatePayload, parseTaskSpec, taskDimension, taskEncoding, taskSplit, trainAndEncode, type TaskSpec } from '../../runtime/fl/protocol.js';
 import { startCoordinator, type RunningCoordinator } from '../../host-node/coordinator/index.js';
 import { REPO, chromiumSkip, launchChromium } from './harness.js';
+import { until } from '../coordinator-helpers.js';
 
 const ROUNDS = 15;
 /**
@@ -43,22 +44,6 @@ const EMBED = joinPath(REPO, 'dist/web/embed');
 const EMBED_JS_LIMIT = 100 * 1024;
 
 const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
-
-/** Polls `probe` every 200 ms until it returns something other than undefined. */
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number, context = () => ''): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`${what}: not after ${timeoutMs} ms${last ? ` (last error: ${(last as Error).message})` : ''}${context()}`);
-    await sleep(200);
-  }
-}
 
 /** Every file under `dir`, relative. */
 function filesUnder(dir: string): string[] {
