@@ -247,7 +247,7 @@ export class Coordinator {
   }
 
   /** The current global model (f32 LE bytes) and its hash. */
-  model_(): { bytes: Uint8Array; round: number; sha256: string } {
+  currentModel(): { bytes: Uint8Array; round: number; sha256: string } {
     return { bytes: this.modelBytes, round: Math.min(this.round, this.task.rounds), sha256: this.modelSha };
   }
 

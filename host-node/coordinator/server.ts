@@ -183,7 +183,7 @@ export function createCoordinatorServer(opts: ServerOptions): CoordinatorServer 
         return 'ledger';
       case '/api/model': {
         only('GET');
-        const m = c.model_();
+        const m = c.currentModel();
         res.writeHead(200, { ...COMMON, 'Content-Type': 'application/octet-stream', 'Content-Length': m.bytes.length, 'Cache-Control': 'no-store', 'X-Meshwork-Round': String(m.round), 'X-Meshwork-Model-Sha256': m.sha256 });
         res.end(m.bytes);
         return 'model';
