@@ -528,8 +528,10 @@ export class Coordinator {
     this.roundFailures.clear();
     this.opts.metrics?.roundClosed(row);
     this.log(`round ${r}: ${why}; ${agg.accepted.length} accepted, ${agg.rejected.length} not counted${flagged.length ? `, flagged ${flagged.join(' ')}` : ''}; accuracy ${ev.accuracy.toFixed(4)}; ${row.latencyMs} ms from opening (aggregate ${(t1 - t0).toFixed(0)} ms, evaluate ${(t2 - t1).toFixed(0)} ms, commit ${(t3 - t2).toFixed(0)} ms)`);
-    this.emit({ type: 'row', row });
+    // Participants first: the server flushes them ahead of the row, so the flag counts a dashboard shows
+    // agree with the row it has just drawn.
     this.emitParticipants();
+    this.emit({ type: 'row', row });
     if (next > this.task.rounds) {
       this.state = 'done';
       this.emit({ type: 'done', rows: this.rows });

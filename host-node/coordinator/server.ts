@@ -278,6 +278,12 @@ export function createCoordinatorServer(opts: ServerOptions): CoordinatorServer 
     const text = JSON.stringify(e);
     for (const [ws, id] of ids) if (ws.readyState === ws.OPEN && to(id)) ws.send(text);
   };
+  const flushParticipants = () => {
+    clearTimeout(participantsTimer);
+    participantsTimer = undefined;
+    if (pendingParticipants) send(pendingParticipants, (id) => id === null);
+    pendingParticipants = undefined;
+  };
   server.on('upgrade', (req, socket, head) => {
     let url: URL;
     try {
@@ -330,13 +336,12 @@ export function createCoordinatorServer(opts: ServerOptions): CoordinatorServer 
     broadcast(e) {
       if (e.type === 'participants') {
         pendingParticipants = e;
-        participantsTimer ??= setTimeout(() => {
-          participantsTimer = undefined;
-          if (pendingParticipants) send(pendingParticipants, (id) => id === null);
-          pendingParticipants = undefined;
-        }, 200);
+        participantsTimer ??= setTimeout(flushParticipants, 200);
         return;
       }
+      // A round, row or the end flushes the pending participant list first, so a dashboard that sees
+      // `done` already has every participant's final flag count.
+      if (e.type === 'round' || e.type === 'row' || e.type === 'done') flushParticipants();
       if (e.type === 'accepted') send(e, (id) => id === null);
       else if (e.type === 'rejected') send(e, (id) => id === null || id === e.id);
       else send(e, () => true);
