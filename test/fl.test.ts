@@ -378,3 +378,61 @@ test('federated evaluation: participants evaluate the new model on their own dat
   assert.deepEqual(seen, [1, 2]);
   assert.equal(res.rows[1]!.federated!.accuracy, 1);
 });
+
+test('update payload: little-endian layout, decoded into a given row, range and norm refusals name the field', async () => {
+  const { decodeUpdatePayload, encodeUpdatePayload, PayloadError, UPDATE_PAYLOAD_HEADER } = await import('../runtime/fl/protocol.js');
+  const enc = { clip: 1, bits: 20 };
+  const d = 257;
+  const values = new Int32Array(d).map((_, i) => ((i * 7919) % 2001) - 1000);
+  values[3] = -(2 ** 19);
+  const model = new Uint8Array(32).map((_, i) => i);
+  const bytes = encodeUpdatePayload({ model, samples: 42, values });
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  assert.equal(dv.getUint32(32), 42);
+  assert.equal(dv.getUint32(36), d);
+  for (let i = 0; i < d; i++) assert.equal(dv.getInt32(UPDATE_PAYLOAD_HEADER + 4 * i, true), values[i], `value ${i} as i32 LE`);
+  // Into a row of a bigger matrix, at an offset: the other rows are untouched.
+  const matrix = new Int32Array(3 * d).fill(7);
+  const row = matrix.subarray(d, 2 * d);
+  const u = decodeUpdatePayload(bytes, d, enc, 100, row);
+  assert.equal(u.values, row);
+  assert.deepEqual(Array.from(row), Array.from(values));
+  assert.ok(matrix.subarray(0, d).every((v) => v === 7) && matrix.subarray(2 * d).every((v) => v === 7));
+  assert.deepEqual(u.model, model);
+  assert.equal(u.samples, 42);
+  // The payload may start at any byte offset (inside an envelope).
+  const shifted = new Uint8Array(bytes.length + 3);
+  shifted.set(bytes, 3);
+  assert.deepEqual(Array.from(decodeUpdatePayload(shifted.subarray(3), d, enc, 100).values), Array.from(values));
+  assert.throws(() => decodeUpdatePayload(bytes, d, enc, 100, new Int32Array(d - 1)), TypeError);
+  const big = values.slice();
+  big[200] = 2 ** 20 + 1;
+  assert.throws(() => decodeUpdatePayload(encodeUpdatePayload({ model, samples: 1, values: big }), d, enc, 100),
+    (e: unknown) => e instanceof PayloadError && e.field === 'values[200]' && e.code === 'range');
+  const loud = new Int32Array(d).fill(2 ** 20);
+  assert.throws(() => decodeUpdatePayload(encodeUpdatePayload({ model, samples: 1, values: loud }), d, enc, 100),
+    (e: unknown) => e instanceof PayloadError && e.field === 'values' && e.code === 'norm');
+});
+
+test('stack: consecutive rows of one buffer are used as they are; anything else is copied; the rules give the same bytes either way', () => {
+  const n = 5, d = 33;
+  const matrix = new Int32Array(n * d).map((_, i) => ((i * 104729) % 4001) - 2000);
+  const rows: EncodedUpdate[] = Array.from({ length: n }, (_, i) => ({ id: participantId(i), values: matrix.subarray(i * d, (i + 1) * d), samples: 10 + i }));
+  const copies: EncodedUpdate[] = rows.map((r) => ({ ...r, values: r.values.slice() }));
+  const view = stack(rows, d);
+  assert.equal(view.buffer, matrix.buffer);
+  assert.deepEqual(view, matrix);
+  const copied = stack(copies, d);
+  assert.notEqual(copied.buffer, matrix.buffer);
+  assert.deepEqual(copied, matrix);
+  // Out of order or with a gap: copied.
+  assert.notEqual(stack([rows[1]!, rows[0]!], d).buffer, matrix.buffer);
+  assert.deepEqual(Array.from(stack([rows[0]!, rows[2]!], d)), [...rows[0]!.values, ...rows[2]!.values]);
+  const enc = { clip: 1, bits: 16 };
+  for (const s of [new FedAvg(), new Median(), new TrimmedMean(0.2), new MultiKrum(0.2)]) {
+    const a = s.aggregateRound(1, rows, [], enc, d), b = s.aggregateRound(1, copies, [], enc, d);
+    assert.deepEqual(a.update, b.update, s.name);
+    assert.deepEqual(a.accepted, b.accepted, s.name);
+  }
+  assert.deepEqual(matrix, stack(copies, d), 'the rules leave the shared matrix as it was');
+});

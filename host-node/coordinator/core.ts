@@ -81,6 +81,31 @@ class MicroBatchVerifier {
   }
 }
 
+/**
+ * A round's updates, decoded in place: row i of one n x d matrix belongs to the i-th selected participant (ids
+ * sorted), so when every selected participant submitted, the rules read the matrix itself (no stacking copy).
+ */
+class RoundRows {
+  private readonly index = new Map<string, number>();
+  readonly matrix: Int32Array;
+
+  constructor(readonly ids: readonly string[], readonly d: number) {
+    ids.forEach((id, i) => this.index.set(id, i));
+    this.matrix = new Int32Array(ids.length * d);
+  }
+
+  has(id: string): boolean {
+    return this.index.has(id);
+  }
+
+  /** Participant `id`'s row (it must be selected). */
+  row(id: string): Int32Array {
+    const i = this.index.get(id);
+    if (i === undefined) throw new Error(`${id} has no row in this round`);
+    return this.matrix.subarray(i * this.d, (i + 1) * this.d);
+  }
+}
+
 /** Maps an envelope or payload error to an HTTP error. */
 function refusal(e: unknown): HttpError {
   if (e instanceof HttpError) return e;
@@ -121,7 +146,11 @@ export class Coordinator {
   private timer: NodeJS.Timeout | undefined;
   private gather: NodeJS.Timeout | undefined;
   private gatherDue = false;
+  private rowsOfRound = new RoundRows([], 0);
   private readonly submitted = new Map<string, EncodedUpdate>();
+  /** Per counted update, its ledger write (true once synced; the round's result is committed after them). */
+  private readonly written = new Map<string, Promise<boolean>>();
+  /** Submissions past their cheap checks, their signature being verified. */
   private readonly inflight = new Set<string>();
   private replay = new ReplayGuard();
   private readonly byKey = new Map<string, ParticipantRecord>();
@@ -207,13 +236,15 @@ export class Coordinator {
     if (opening && opening.modelSha256 === this.modelSha) {
       // The round was open when the coordinator stopped: same selection, its ledger entries, a fresh deadline.
       this.selected = opening.selected;
+      this.rowsOfRound = new RoundRows(this.selected, this.d);
       this.openedAt = opening.openedAt;
       for (const { index, envelope } of this.store.updatesOf(this.round)) {
         const env = parseEnvelope(envelope);
         const p = this.byKey.get(toHex(env.sender));
         if (!p || p.index !== index) throw new Error(`ledger entry (${this.round}, ${index}) is signed by an unknown key`);
-        const u = decodeUpdatePayload(env.payload, this.d, this.enc, this.task.maxSamples);
+        const u = decodeUpdatePayload(env.payload, this.d, this.enc, this.task.maxSamples, this.rowsOfRound.has(p.id) ? this.rowsOfRound.row(p.id) : undefined);
         this.submitted.set(p.id, { id: p.id, values: u.values, samples: u.samples });
+        this.written.set(p.id, Promise.resolve(true));
         this.replay.accept(env);
       }
       this.log(`round ${this.round}: resumed with ${this.submitted.size} of ${this.selected.length} updates from the ledger`);
@@ -382,9 +413,11 @@ export class Coordinator {
     this.gather = undefined;
     this.gatherDue = false;
     this.selected = this.strategy.configureRound(this.round, available, new Rng(this.task.seed, STREAMS.sample, 1, this.round)).slice().sort();
+    this.rowsOfRound = new RoundRows(this.selected, this.d);
     this.openedAt = this.now();
     this.state = 'open';
     this.submitted.clear();
+    this.written.clear();
     this.roundFailures.clear();
     this.replay = new ReplayGuard();
     const round = this.round;
@@ -416,6 +449,12 @@ export class Coordinator {
     // Too few updates: select again among whoever is connected now (keeping those who submitted).
     const again = new Set([...this.selected.filter((id) => this.submitted.has(id)), ...this.connectedIds()]);
     this.selected = [...again].sort();
+    this.rowsOfRound = new RoundRows(this.selected, this.d);
+    for (const u of this.submitted.values()) {
+      const row = this.rowsOfRound.row(u.id);
+      row.set(u.values);
+      u.values = row;
+    }
     this.log(`round ${this.round}: ${this.submitted.size} of ${this.task.minSubmissions} needed updates at the deadline; open again with ${this.selected.length} selected`);
     void this.track(this.store.openRound({ round: this.round, selected: this.selected, modelSha256: this.modelSha, openedAt: this.openedAt }));
     this.armDeadline();
@@ -445,12 +484,12 @@ export class Coordinator {
       if (this.state !== 'open' || env.round !== this.round) {
         throw new HttpError(409, 'round', 'round', this.state === 'open' ? `round ${env.round} is not open; round ${this.round} is` : this.state === 'aggregating' && env.round === this.round ? `round ${env.round} is closed (aggregating)` : `round ${env.round} is not open (the coordinator is ${this.state === 'waiting' ? `waiting to open round ${this.round}` : `at round ${this.round}`})`);
       }
-      if (!this.selected.includes(who.id)) throw new HttpError(403, 'not-selected', 'sender', `${who.id} is not selected for round ${this.round}`);
+      if (!this.rowsOfRound.has(who.id)) throw new HttpError(403, 'not-selected', 'sender', `${who.id} is not selected for round ${this.round}`);
       if (this.submitted.has(who.id) || this.inflight.has(who.id)) throw new HttpError(409, 'duplicate', 'sender', `${who.id} already submitted an update for round ${this.round}`);
       this.replay.check(env);
       const u = (() => {
         try {
-          return decodeUpdatePayload(env.payload, this.d, this.enc, this.task.maxSamples);
+          return decodeUpdatePayload(env.payload, this.d, this.enc, this.task.maxSamples, this.rowsOfRound.row(who.id));
         } catch (e) {
           throw refusal(e);
         }
@@ -460,14 +499,26 @@ export class Coordinator {
       claimed = true;
       await this.checkSignature(env);
       if (this.state !== 'open' || this.round !== env.round) throw new HttpError(409, 'round', 'round', `round ${env.round} closed while the update was checked`);
-      const added = await this.store.addUpdate(env.round, who.index, bytes.slice());
+      // Verified: it counts from here on, and the round may close while its ledger write syncs; the round's
+      // result is committed only after every counted update's write (see aggregate()). The 202 waits for it.
+      const write = this.store.addUpdate(env.round, who.index, bytes);
+      this.submitted.set(who.id, { id: who.id, values: u.values, samples: u.samples });
+      this.written.set(who.id, write);
+      if (this.submitted.size === this.selected.length) void this.closeRound('all updates in');
+      let added = false;
+      try {
+        added = await write;
+      } finally {
+        if (!added && this.written.get(who.id) === write) {
+          this.submitted.delete(who.id);
+          this.written.delete(who.id);
+        }
+      }
       if (!added) throw new HttpError(409, 'duplicate', 'sender', `${who.id} already has an update for round ${env.round} in the ledger`);
       this.replay.accept(env);
-      this.submitted.set(who.id, { id: who.id, values: u.values, samples: u.samples });
       this.counts.accepted++;
       this.opts.metrics?.accepted();
       this.emit({ type: 'accepted', round: env.round, id: who.id });
-      if (this.selected.every((s) => this.submitted.has(s))) void this.closeRound('all updates in');
       return { accepted: true, round: env.round, id: who.id };
     } catch (e) {
       throw this.reject(refusal(e), id, round);
@@ -490,17 +541,23 @@ export class Coordinator {
   }
 
   private async aggregate(why: string): Promise<void> {
-    // Wait for submissions already past their checks (their ledger write decides whether they count).
-    while (this.inflight.size) await new Promise((ok) => setTimeout(ok, 1));
+    // One turn of the event loop first, so that the ledger writes queued in this one go to LMDB's write
+    // thread (its commits start on setImmediate) and sync while the round is computed. Submissions still
+    // having their signature checked are refused: the round is no longer open.
+    await new Promise((ok) => setImmediate(ok));
     const r = this.round;
     const t0 = performance.now();
     const results = [...this.submitted.values()].sort((a, b) => (a.id < b.id ? -1 : 1));
+    const writes = results.map((u) => this.written.get(u.id)!);
     const failures: Failure[] = this.selected.filter((id) => !this.submitted.has(id)).map((id) => ({ id, reason: this.roundFailures.get(id) ?? 'no update before the deadline' }));
     const flagged = detect(results, this.d);
+    const tDetect = performance.now();
+    // New maps, applied once the round is committed (a failed commit leaves them as they were).
+    const reputation = new Map(this.reputation), flags = new Map(this.flags);
     for (const res of results) {
       const isFlagged = flagged.includes(res.id);
-      this.reputation.set(res.id, 0.8 * (this.reputation.get(res.id) ?? 1) + (isFlagged ? 0 : 0.2));
-      if (isFlagged) this.flags.set(res.id, (this.flags.get(res.id) ?? 0) + 1);
+      reputation.set(res.id, 0.8 * (reputation.get(res.id) ?? 1) + (isFlagged ? 0 : 0.2));
+      if (isFlagged) flags.set(res.id, (flags.get(res.id) ?? 0) + 1);
     }
     const agg = this.strategy.aggregateRound(r, results, failures, this.enc, this.d);
     const params = this.params.slice(), velocity = this.velocity.slice();
@@ -518,16 +575,24 @@ export class Coordinator {
     const next = r + 1;
     const pBytes = bytesOf(params);
     row.modelSha256 = sha256Hex(pBytes);
-    await this.store.closeRound(r, { row, params: pBytes, velocity: bytesOf(velocity), reputation: [...this.reputation], flags: [...this.flags] }, next);
+    // Every counted update is in the ledger before the round's result is.
+    const synced = await Promise.allSettled(writes);
+    const lost = results.filter((_, i) => { const w = synced[i]!; return w.status === 'rejected' || !w.value; }).map((u) => u.id);
+    if (lost.length) throw new Error(`the ledger write of ${lost.join(' ')} failed; round ${r} stays open without them`);
+    const tSynced = performance.now();
+    await this.store.closeRound(r, { row, params: pBytes, velocity: bytesOf(velocity), reputation: [...reputation], flags: [...flags] }, next);
     const t3 = performance.now();
+    this.reputation = reputation;
+    this.flags = flags;
     this.setModel(params);
     this.velocity = velocity;
     this.rows.push(row);
     this.round = next;
     this.submitted.clear();
+    this.written.clear();
     this.roundFailures.clear();
     this.opts.metrics?.roundClosed(row);
-    this.log(`round ${r}: ${why}; ${agg.accepted.length} accepted, ${agg.rejected.length} not counted${flagged.length ? `, flagged ${flagged.join(' ')}` : ''}; accuracy ${ev.accuracy.toFixed(4)}; ${row.latencyMs} ms from opening (aggregate ${(t1 - t0).toFixed(0)} ms, evaluate ${(t2 - t1).toFixed(0)} ms, commit ${(t3 - t2).toFixed(0)} ms)`);
+    this.log(`round ${r}: ${why}; ${agg.accepted.length} accepted, ${agg.rejected.length} not counted${flagged.length ? `, flagged ${flagged.join(' ')}` : ''}; accuracy ${ev.accuracy.toFixed(4)}; ${row.latencyMs} ms from opening (detect ${(tDetect - t0).toFixed(0)} ms, aggregate ${(t1 - tDetect).toFixed(0)} ms, evaluate ${(t2 - t1).toFixed(0)} ms, ledger sync wait ${(tSynced - t2).toFixed(0)} ms, commit ${(t3 - tSynced).toFixed(0)} ms)`);
     // Participants first: the server flushes them ahead of the row, so the flag counts a dashboard shows
     // agree with the row it has just drawn.
     this.emitParticipants();

@@ -181,6 +181,8 @@ export class PayloadError extends RangeError {
   }
 }
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
 /** Builds an update payload (see the module comment for the layout). */
 export function encodeUpdatePayload(p: UpdatePayload): Uint8Array {
   if (!(p.model instanceof Uint8Array) || p.model.length !== 32) throw new TypeError('update model must be a 32-byte SHA-256');
@@ -191,7 +193,8 @@ export function encodeUpdatePayload(p: UpdatePayload): Uint8Array {
   out.set(p.model, 0);
   dv.setUint32(32, p.samples);
   dv.setUint32(36, p.values.length);
-  for (let i = 0; i < p.values.length; i++) dv.setInt32(UPDATE_PAYLOAD_HEADER + 4 * i, p.values[i]!, true);
+  if (LITTLE_ENDIAN) out.set(new Uint8Array(p.values.buffer, p.values.byteOffset, p.values.byteLength), UPDATE_PAYLOAD_HEADER);
+  else for (let i = 0; i < p.values.length; i++) dv.setInt32(UPDATE_PAYLOAD_HEADER + 4 * i, p.values[i]!, true);
   return out;
 }
 
@@ -199,22 +202,29 @@ export function encodeUpdatePayload(p: UpdatePayload): Uint8Array {
  * Parses and checks an update payload for a task of dimension `d`: exact length, `samples` in
  * [1, maxSamples], every value within the encoding's range [-2^bits, 2^bits] and the L2 norm within what
  * clipping plus stochastic rounding can give (2^bits + sqrt(d)).
+ * @param into where the values go (length d); a new array when left out. On a throw it holds partial values.
  * @throws PayloadError naming the field.
  */
-export function decodeUpdatePayload(payload: Uint8Array, d: number, enc: Encoding, maxSamples: number): UpdatePayload {
+export function decodeUpdatePayload(payload: Uint8Array, d: number, enc: Encoding, maxSamples: number, into?: Int32Array): UpdatePayload {
   if (payload.length < UPDATE_PAYLOAD_HEADER) throw new PayloadError('payload', 'length', `${payload.length} bytes, shorter than the ${UPDATE_PAYLOAD_HEADER}-byte update header`);
   const dv = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
   const samples = dv.getUint32(32), n = dv.getUint32(36);
   if (n !== d) throw new PayloadError('d', 'dimension', `has ${n} values, the task's model has ${d}`);
   if (payload.length !== UPDATE_PAYLOAD_HEADER + 4 * d) throw new PayloadError('payload', 'length', `${payload.length} bytes, expected ${UPDATE_PAYLOAD_HEADER + 4 * d} for d = ${d}`);
   if (samples < 1 || samples > maxSamples) throw new PayloadError('samples', 'samples', `must be in [1, ${maxSamples}], got ${samples}`);
+  if (into !== undefined && (!(into instanceof Int32Array) || into.length !== d)) throw new TypeError(`decodeUpdatePayload: into must be an Int32Array of length ${d}`);
   const lim = 2 ** enc.bits;
-  const values = new Int32Array(d);
+  const values = into ?? new Int32Array(d);
+  if (LITTLE_ENDIAN) {
+    // The values are little-endian i32: one copy of the bytes, then the checks on the copy.
+    new Uint8Array(values.buffer, values.byteOffset, 4 * d).set(payload.subarray(UPDATE_PAYLOAD_HEADER, UPDATE_PAYLOAD_HEADER + 4 * d));
+  } else {
+    for (let i = 0; i < d; i++) values[i] = dv.getInt32(UPDATE_PAYLOAD_HEADER + 4 * i, true);
+  }
   let sq = 0;
   for (let i = 0; i < d; i++) {
-    const v = dv.getInt32(UPDATE_PAYLOAD_HEADER + 4 * i, true);
+    const v = values[i]!;
     if (v > lim || v < -lim) throw new PayloadError(`values[${i}]`, 'range', `${v} is outside the encoding's range [-2^${enc.bits}, 2^${enc.bits}]`);
-    values[i] = v;
     sq += v * v;
   }
   const bound = lim + Math.sqrt(d);

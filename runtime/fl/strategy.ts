@@ -174,8 +174,16 @@ export function sqDistF64(x: Int32Array, v: ArrayLike<number>): number {
   return s;
 }
 
-/** Stacks updates row by row into one n x d matrix. */
+/**
+ * Stacks updates row by row into one n x d matrix. When the updates already are consecutive rows of one
+ * buffer (the coordinator decodes a round's updates into one matrix), that part of the buffer is returned
+ * as it is, without a copy; callers only read it.
+ */
 export function stack(results: EncodedUpdate[], d: number): Int32Array {
+  const first = results[0]?.values;
+  if (first && results.every((r, i) => r.values.length === d && r.values.buffer === first.buffer && r.values.byteOffset === first.byteOffset + 4 * d * i)) {
+    return new Int32Array(first.buffer, first.byteOffset, results.length * d);
+  }
   const x = new Int32Array(results.length * d);
   results.forEach((r, i) => x.set(r.values, i * d));
   return x;
