@@ -21,7 +21,7 @@ export async function ready(backends?: string[]): Promise<string[]> {
 
 export * from '../runtime/index.js';
 export { installBrowserHost, kernelUrl } from './kernels.js';
-export { createThreadPool, type KernelPool, type PoolOptions } from './pool.js';
+export { createThreadPool, type KernelPool, type PoolOptions, type ThreadPool, type TransferPool, PARALLEL_OPS } from './pool.js';
 export { loadDigits } from './data.js';
 export { loadOrCreateIdentity, deleteIdentity } from './keystore.js';
 export { createBatchVerifier, type BrowserBatchVerifier, type BrowserVerifierOptions } from './verify.js';

@@ -38,9 +38,12 @@ export async function ready(backends?: string[]): Promise<string[]> {
 }
 
 export * from '../runtime/index.js';
-export { createThreadPool, type KernelPool, type PoolOptions } from './pool.js';
+export { createThreadPool, type KernelPool, type PoolOptions, type ThreadPool, type TransferPool, PARALLEL_OPS } from './pool.js';
 export { loadDigits } from './data.js';
 export { loadOrCreateIdentity, loadOrCreateHybridIdentity } from './keystore.js';
 export { verifyNodeCrypto, verifyNodeCryptoDetailed } from './ed25519.js';
-export { TpmAttestor, tpmCapability, verifyQuote, qualifyingData, type TpmCapability, type TpmQuote, type QuoteExpectations, type QuoteVerdict } from './tpm.js';
-export { startSwtpm, swtpmAvailable, type Swtpm } from './swtpm.js';
+export {
+  TpmAttestor, tpmCapability, verifyQuote, qualifyingData, type TpmCapability, type TpmQuote, type QuoteExpectations, type QuoteVerdict,
+  type TpmAttest, type PcrSelection, type AttestationKey, type QuoteRequest, type TpmAttestorOptions,
+} from './tpm.js';
+export { startSwtpm, swtpmAvailable, type Swtpm, type SwtpmOptions } from './swtpm.js';

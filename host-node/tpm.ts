@@ -342,7 +342,7 @@ export interface AttestationKey {
   publicKeyPem: string;
   /** The AK's TPM name (hex): 000b || SHA-256(TPMT_PUBLIC). */
   name: string;
-  /** The AK's TPMT_PUBLIC (hex), for a registrar that checks it with {@link parseAkPublic}. */
+  /** The AK's TPMT_PUBLIC (hex), for a registrar that checks it with `parseAkPublic`. */
   publicArea: string;
   /** True when this call created the key, false when it was loaded from the state directory. */
   created: boolean;
@@ -378,7 +378,7 @@ export interface TpmAttestorOptions {
   tcti?: string;
   /** Environment for the capability check and tools' PATH. Default `process.env`. */
   env?: NodeJS.ProcessEnv;
-  /** Per-tool timeout in ms (see {@link TpmToolOptions.timeoutMs}). */
+  /** Timeout in ms for each tpm2-tools command the attestor runs. Default 60 000. */
   toolTimeoutMs?: number;
 }
 
@@ -604,7 +604,7 @@ function checkPolicy(v: unknown): Map<number, Uint8Array> {
 
 /**
  * Verifies a quote without a TPM: (1) the TPMT_SIGNATURE is ECDSA P-256/SHA-256 by the attestation key over
- * the exact attest bytes; (2) the attest is a well-formed TPMS_ATTEST quote ({@link parseQuoteAttest});
+ * the exact attest bytes; (2) the attest is a well-formed TPMS_ATTEST quote (`parseQuoteAttest`);
  * (3) its extraData equals {@link qualifyingData}(nodePublicKey, nonce), so a wrong nonce or another node's
  * key fails; (4) it selects exactly the policy's PCRs in the SHA-256 bank and nothing else; (5) its
  * pcrDigest equals SHA-256 of the policy's values concatenated in ascending PCR order, so a changed PCR

@@ -221,7 +221,8 @@ export async function verifyWebCryptoDetailed(publicKey: Uint8Array, message: Ui
 
 // ---- libsodium (Wasm) ----
 
-type Sodium = { ready: Promise<void>; crypto_sign_verify_detached(sig: Uint8Array, msg: Uint8Array, pk: Uint8Array): boolean };
+/** The part of libsodium.js that {@link loadSodium} resolves to and the verifiers use. */
+export type Sodium = { ready: Promise<void>; crypto_sign_verify_detached(sig: Uint8Array, msg: Uint8Array, pk: Uint8Array): boolean };
 let sodium: Promise<Sodium> | undefined;
 
 /** libsodium.js (Wasm), loaded on first use. */

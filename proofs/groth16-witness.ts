@@ -137,7 +137,8 @@ export class WitnessCalculator {
 
   /**
    * Computes the witness and returns the values at `indices` (1 is the first output signal).
-   * @throws see {@link WitnessCalculator.run}.
+   * @throws WitnessError when the circuit rejects the input; RangeError when a signal is missing, unknown or
+   *   has the wrong number of values, or an index is outside the witness.
    */
   signals(inputs: Record<string, readonly bigint[]>, indices: readonly number[]): bigint[] {
     this.run(inputs);

@@ -13,7 +13,7 @@ export {
   PUBLIC_KEY_BYTES, SIGNATURE_BYTES, SEED_BYTES, SMALL_ORDER_ENCODINGS, precheck, verify, verifyDetailed, verifyNoble,
   verifyNobleDetailed, verifyWebCryptoDetailed, hasWebCryptoEd25519, resolveBackend, generateIdentity, identityFromSeed,
   identityFromKeyPair, nobleIdentity, seedToPkcs8, pkcs8ToSeed, loadSodium,
-  type Identity, type Rejection, type Ed25519Backend,
+  type Identity, type Rejection, type Ed25519Backend, type Sodium,
 } from './ed25519.js';
 export {
   MLDSA65_PUBLIC_KEY_BYTES, MLDSA65_SIGNATURE_BYTES, HYBRID_SIGNATURE_BYTES, hybridIdentity, generateHybridIdentity, hybridFromSeeds,

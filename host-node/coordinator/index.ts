@@ -33,14 +33,25 @@ export interface StartOptions {
 
 /** A running coordinator. */
 export interface RunningCoordinator {
+  /** Base URL of the HTTP + WebSocket server, e.g. http://127.0.0.1:8080 (an IPv6 host in brackets). */
   url: string;
+  /** The bound TCP port (the free one picked when `port` was 0). */
   port: number;
+  /** The round loop itself: status, events, the current model. */
   coordinator: Coordinator;
   /** Every round's row, once the last round is aggregated. */
   done: Promise<RoundRowRecord[]>;
+  /** Stops the server, then the round loop, then closes the database. Idempotent: every call returns the same promise. */
   close(): Promise<void>;
 }
 
+/**
+ * Starts a coordinator: parses the task, starts the Node backends, opens (or resumes) the LMDB ledger in
+ * `dir`, starts the round loop and serves the API, the dashboard and the embed script on `host:port`.
+ * @throws TypeError when `opts` or `dir` is missing; RangeError for a bad port; TypeError or RangeError
+ *   naming the task field (from {@link parseTaskSpec}); the listen error (e.g. EADDRINUSE), after the loop
+ *   and the database are closed again.
+ */
 export async function startCoordinator(opts: StartOptions): Promise<RunningCoordinator> {
   if (typeof opts !== 'object' || opts === null) throw new TypeError('startCoordinator: options must be an object');
   if (typeof opts.dir !== 'string' || !opts.dir) throw new TypeError('startCoordinator: dir must be a folder path');
@@ -92,5 +103,5 @@ export async function startCoordinator(opts: StartOptions): Promise<RunningCoord
   };
 }
 
-export { Coordinator, HttpError, type CoordinatorEvent, type RejectionRecord, type ParticipantStatus } from './core.js';
-export type { RoundRowRecord } from './store.js';
+export { Coordinator, HttpError, type CoordinatorOptions, type CoordinatorMetrics, type CoordinatorEvent, type RejectionRecord, type ParticipantStatus } from './core.js';
+export type { CoordinatorStore, RoundRowRecord, ParticipantRecord, RoundOpenRecord, RoundResultRecord } from './store.js';

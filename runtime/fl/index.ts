@@ -4,11 +4,12 @@
  * @module
  */
 export { parseCsvDataset, parseDigits, DIGITS, subset, trainTestSplit, shardIid, shardDirichlet, type Dataset } from './data.js';
-export { Mlp, trainSgd, type SgdOptions } from './model.js';
+export { Mlp, trainSgd, type SgdOptions, type ParamSpec, type BatchGrad } from './model.js';
 export { Rng, STREAMS } from './rng.js';
-export { toSafetensors, fromSafetensors, paramsFromSafetensors } from './safetensors.js';
+export { toSafetensors, fromSafetensors, paramsFromSafetensors, type SafetensorsFile } from './safetensors.js';
 export {
-  FedAvg, Median, TrimmedMean, MultiKrum, CenteredClip, RULES, strategyByName, bitsFor, encodeUpdate, isLinear,
+  FedAvg, Median, TrimmedMean, MultiKrum, CenteredClip, RULES, strategyByName, bitsFor, encodeUpdate, isLinear, weightedEvaluate,
+  type EvaluateResult, type EvaluateAggregate,
   type Strategy, type LinearStrategy, type EncodedUpdate, type EncodedAggregate, type Encoding, type Failure, type AggregateResult, type RuleName,
 } from './strategy.js';
 export { ATTACKS, attackByName, type Attack, type AttackParams } from './attacks.js';
