@@ -89,9 +89,10 @@ class RoundRows {
   private readonly index = new Map<string, number>();
   readonly matrix: Int32Array;
 
-  constructor(readonly ids: readonly string[], readonly d: number) {
+  /** @param reuse the previous round's rows: its matrix is taken over when the size matches (no longer read). */
+  constructor(readonly ids: readonly string[], readonly d: number, reuse?: RoundRows) {
     ids.forEach((id, i) => this.index.set(id, i));
-    this.matrix = new Int32Array(ids.length * d);
+    this.matrix = reuse && reuse.matrix.length === ids.length * d ? reuse.matrix : new Int32Array(ids.length * d);
   }
 
   has(id: string): boolean {
@@ -413,7 +414,7 @@ export class Coordinator {
     this.gather = undefined;
     this.gatherDue = false;
     this.selected = this.strategy.configureRound(this.round, available, new Rng(this.task.seed, STREAMS.sample, 1, this.round)).slice().sort();
-    this.rowsOfRound = new RoundRows(this.selected, this.d);
+    this.rowsOfRound = new RoundRows(this.selected, this.d, this.rowsOfRound);
     this.openedAt = this.now();
     this.state = 'open';
     this.submitted.clear();

@@ -72,19 +72,28 @@ function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
   if (declared !== undefined && !/^\d+$/.test(declared)) return Promise.reject(new HttpError(400, 'content-length', 'content-length', `Content-Length '${declared}' is not a byte count`));
   if (declared !== undefined && Number(declared) > limit) return Promise.reject(new HttpError(413, 'too-large', 'body', `body of ${declared} bytes is over the limit of ${limit}`));
   return new Promise((ok, fail) => {
+    // With a declared length (node's parser holds the body to it) the chunks go straight into one buffer.
+    const body = declared !== undefined ? new Uint8Array(Number(declared)) : undefined;
     const parts: Buffer[] = [];
     let n = 0;
     req.on('data', (chunk: Buffer) => {
-      n += chunk.length;
-      if (n > limit) {
+      if (n + chunk.length > limit) {
         req.removeAllListeners('data');
         req.pause();
         fail(new HttpError(413, 'too-large', 'body', `body is over the limit of ${limit} bytes`));
         return;
       }
-      parts.push(chunk);
+      if (body && n + chunk.length > body.length) {
+        req.removeAllListeners('data');
+        req.pause();
+        fail(new HttpError(400, 'content-length', 'content-length', `body is longer than its Content-Length of ${body.length}`));
+        return;
+      }
+      if (body) body.set(chunk, n);
+      else parts.push(chunk);
+      n += chunk.length;
     });
-    req.on('end', () => ok(new Uint8Array(Buffer.concat(parts))));
+    req.on('end', () => ok(body ? body.subarray(0, n) : new Uint8Array(Buffer.concat(parts))));
     req.on('error', (e) => fail(new HttpError(400, 'body', 'body', `request body could not be read: ${e.message}`)));
   });
 }

@@ -282,11 +282,15 @@ export class MultiKrum implements Strategy {
     const n = rs.length;
     const [dist] = runKernel('pairwiseSqDist', { x: stack(rs, d) }, { n, d }) as [BigInt64Array];
     const k = Math.max(1, n - f - 2);
+    // One row buffer, sorted natively (a BigInt64Array sorts by signed value, as the comparison did).
+    const row = new BigInt64Array(n - 1);
     return rs.map((_, i) => {
-      const row: bigint[] = [];
-      for (let q = 0; q < n; q++) if (q !== i) row.push(dist[i * n + q]!);
-      row.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-      return row.slice(0, k).reduce((a, b) => a + b, 0n);
+      let m = 0;
+      for (let q = 0; q < n; q++) if (q !== i) row[m++] = dist[i * n + q]!;
+      row.sort();
+      let sum = 0n;
+      for (let j = 0; j < k && j < m; j++) sum += row[j]!;
+      return sum;
     });
   }
   /** The updates kept (the n - f lowest scores; all of them below 3) and the rejected ones with their score. */
