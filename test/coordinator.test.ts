@@ -225,3 +225,58 @@ describe('coordinator: 10,000 malformed requests (fast-check) while workers trai
     }
   });
 });
+
+describe('coordinator: a differentially private task (DP-FedAvg) spends its budget and stops', () => {
+  it('task.dp is checked field by field, and replaces the rule', async () => {
+    const { parseTaskSpec, taskEncoding } = await import('../runtime/fl/protocol.js');
+    const dp = { q: 0.8, noiseMultiplier: 1, targetEpsilon: 5, delta: 1e-5 };
+    const t = parseTaskSpec({ dp });
+    assert.equal(t.rule, 'fedavg');
+    assert.deepEqual(t.dp, dp);
+    assert.ok(taskEncoding(t).bits <= 16, 'room in i32 for the noise');
+    assert.throws(() => parseTaskSpec({ dp, rule: 'multi-krum' }), (e: unknown) => e instanceof RangeError && /task\.rule/.test(e.message));
+    assert.throws(() => parseTaskSpec({ dp: { ...dp, delta: undefined } }), (e: unknown) => e instanceof TypeError && /task\.dp\.delta/.test(e.message));
+    assert.throws(() => parseTaskSpec({ dp: { ...dp, q: 1.5 } }), (e: unknown) => e instanceof RangeError && /task\.dp\.q/.test(e.message));
+    assert.throws(() => parseTaskSpec({ dp: { ...dp, sigma: 1 } }), (e: unknown) => e instanceof RangeError && /task\.dp\.sigma/.test(e.message));
+    assert.throws(() => parseTaskSpec({ dp: 3 }), TypeError);
+  });
+
+  it('Node workers train; each row reports the epsilon the accountant gives; the task ends when the next round would overspend', async (t) => {
+    const { RdpAccountant } = await import('../runtime/fl/accountant.js');
+    const dp = { q: 0.75, noiseMultiplier: 1.5, targetEpsilon: 0, delta: 1e-5 };
+    // The budget fits exactly 3 rounds: the target lies between the epsilon after 3 and after 4 steps.
+    const acc = new RdpAccountant();
+    const expected: number[] = [];
+    for (let i = 0; i < 4; i++) { acc.step(dp.q, dp.noiseMultiplier); expected.push(acc.epsilon(dp.delta)); }
+    dp.targetEpsilon = (expected[2]! + expected[3]!) / 2;
+    const dir = await mkdtemp(join(tmpdir(), 'meshwork-dp-'));
+    const coord = await startCoordinator({ task: { name: 'dp-test', rounds: 10, minParticipants: 4, roundTimeoutMs: 20_000, data: { shards: 4, alpha: 0.5 }, dp }, dir: join(dir, 'state'), port: 0, log: () => {} });
+    const workers: ReturnType<typeof spawnWorker>[] = [];
+    try {
+      for (let i = 0; i < 4; i++) workers.push(spawnWorker(coord.url, join(dir, `w${i}.pem`)));
+      const rows = await Promise.race([coord.done, new Promise<never>((_, fail) => setTimeout(() => fail(new Error('DP task not done in 90 s')), 90_000))]);
+      t.diagnostic(`rows: ${rows.map((r) => `round ${r.round}: ${r.accepted.length} counted, accuracy ${r.accuracy.toFixed(3)}, epsilon ${r.epsilon!.toFixed(3)}`).join('; ')}`);
+      assert.equal(rows.length, 3, `3 rounds fit the budget, ran ${rows.length}`);
+      assert.ok(rows.some((r) => r.accepted.length > 0), 'some round counted sampled updates');
+      rows.forEach((r, i) => assert.ok(Math.abs(r.epsilon! - expected[i]!) < 1e-12, `round ${r.round}: epsilon ${r.epsilon} vs the accountant's ${expected[i]}`));
+      assert.ok(rows.at(-1)!.epsilon! <= dp.targetEpsilon);
+      const status = await getJson<{ state: string; task: { dp?: unknown } }>(`${coord.url}/api/status`);
+      assert.equal(status.state, 'done');
+      assert.deepEqual(status.task.dp, dp);
+      const metrics = await (await fetch(`${coord.url}/metrics`)).text();
+      const m = /^meshwork_privacy_epsilon ([\d.e+-]+)$/m.exec(metrics);
+      assert.ok(m && Math.abs(Number(m[1]) - expected[2]!) < 1e-9, `epsilon gauge: ${m?.[1]}`);
+      // Poisson sampling: every counted update is in the ledger and came from a sampled participant.
+      const ledger = await getJson<LedgerEntry[]>(`${coord.url}/api/ledger`);
+      for (const r of rows) {
+        const inLedger = new Set(ledger.filter((e) => e.round === r.round).map((e) => e.id));
+        assert.deepEqual([...inLedger].sort(), r.accepted.slice().sort(), `round ${r.round}: counted = its ledger entries`);
+      }
+      for (const w of workers) assert.equal(await w.exited, 0, w.stderr.join(''));
+    } finally {
+      for (const w of workers) w.child.kill('SIGKILL');
+      await coord.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -15,6 +15,8 @@ import { Mlp } from '../../runtime/fl/model.js';
 import { decodeUpdatePayload, PayloadError, taskDimension, taskEncoding, taskSplit, type CoordinatorEvent, type JoinRequest, type RoundInfo, type Status, type StatusParticipant, type StatusRejection, type TaskSpec } from '../../runtime/fl/protocol.js';
 import { Rng, STREAMS } from '../../runtime/fl/rng.js';
 import { detect, participantId, serverStep } from '../../runtime/fl/simulate.js';
+import { RdpAccountant } from '../../runtime/fl/accountant.js';
+import { DpFedAvg } from '../../runtime/fl/dp.js';
 import { strategyByName, type EncodedUpdate, type Encoding, type Failure, type Strategy } from '../../runtime/fl/strategy.js';
 import { bytesOf, f32Of, type CoordinatorStore, type ParticipantRecord, type RoundRowRecord } from './store.js';
 
@@ -171,6 +173,9 @@ export class Coordinator {
   /** Resolves with every row when the last round is aggregated. */
   readonly done: Promise<RoundRowRecord[]>;
   private resolveDone!: (rows: RoundRowRecord[]) => void;
+  /** DP tasks: the privacy accountant (one step per applied round) and the open round's DP-FedAvg release. */
+  private readonly accountant: RdpAccountant | undefined;
+  private dpRound: DpFedAvg | undefined;
 
   private constructor(private readonly opts: CoordinatorOptions) {
     this.task = opts.task;
@@ -178,6 +183,7 @@ export class Coordinator {
     this.d = taskDimension(this.task);
     this.enc = taskEncoding(this.task);
     this.strategy = strategyByName(this.task.rule, this.task.byzantineFraction);
+    this.accountant = this.task.dp ? new RdpAccountant() : undefined;
     this.model = new Mlp(this.task.sizes);
     this.test = taskSplit(this.task, opts.data).test;
     this.now = opts.now ?? Date.now;
@@ -228,6 +234,7 @@ export class Coordinator {
       this.velocity = new Float32Array(this.d);
     }
     this.round = this.store.currentRound();
+    if (this.accountant) for (let i = 0; i < this.rows.length; i++) this.accountant.step(this.task.dp!.q, this.task.dp!.noiseMultiplier);
     if (this.round > this.task.rounds) {
       this.state = 'done';
       this.resolveDone(this.rows);
@@ -239,6 +246,10 @@ export class Coordinator {
       this.selected = opening.selected;
       this.rowsOfRound = new RoundRows(this.selected, this.d);
       this.openedAt = opening.openedAt;
+      if (this.task.dp) {
+        this.dpRound = this.dpMechanism(this.round);
+        this.dpRound.population = opening.population ?? this.selected.length;
+      }
       for (const { index, envelope } of this.store.updatesOf(this.round)) {
         const env = parseEnvelope(envelope);
         const p = this.byKey.get(toHex(env.sender));
@@ -252,7 +263,7 @@ export class Coordinator {
       this.state = 'open';
       this.armDeadline();
       this.emit({ type: 'round', ...this.roundInfo() });
-      if (this.submitted.size === this.selected.length) void this.closeRound('all updates in');
+      if (this.submitted.size === this.selected.length) void this.closeRound(this.selected.length ? 'all updates in' : 'nobody sampled');
     } else {
       this.state = 'waiting';
       this.maybeOpen();
@@ -399,6 +410,11 @@ export class Coordinator {
   /** Opens the next round when enough participants are connected. */
   private maybeOpen(): void {
     if (this.state !== 'waiting' || this.stopped) return;
+    const dp = this.task.dp;
+    if (dp && this.accountant!.epsilonAfter(dp.q, dp.noiseMultiplier, 1, dp.delta) > dp.targetEpsilon) {
+      this.finish(`the privacy budget is spent: round ${this.round} would take epsilon past ${dp.targetEpsilon} (spent ${this.accountant!.epsilon(dp.delta).toFixed(3)})`);
+      return;
+    }
     const available = this.connectedIds();
     if (available.length < this.task.minParticipants) {
       // After round 1, wait up to one round timeout for participants to (re)connect (a coordinator restart
@@ -413,7 +429,10 @@ export class Coordinator {
     clearTimeout(this.gather);
     this.gather = undefined;
     this.gatherDue = false;
-    this.selected = this.strategy.configureRound(this.round, available, new Rng(this.task.seed, STREAMS.sample, 1, this.round)).slice().sort();
+    // DP: a fresh DP-FedAvg release per round, its noise drawn from the round's own stream (so a restart
+    // draws the same noise, never reuses another round's); it samples each participant with probability q.
+    this.dpRound = dp ? this.dpMechanism(this.round) : undefined;
+    this.selected = (this.dpRound ?? this.strategy).configureRound(this.round, available, new Rng(this.task.seed, STREAMS.sample, 1, this.round)).slice().sort();
     this.rowsOfRound = new RoundRows(this.selected, this.d, this.rowsOfRound);
     this.openedAt = this.now();
     this.state = 'open';
@@ -422,16 +441,32 @@ export class Coordinator {
     this.roundFailures.clear();
     this.replay = new ReplayGuard();
     const round = this.round;
-    this.track(this.store.openRound({ round, selected: this.selected, modelSha256: this.modelSha, openedAt: this.openedAt })).then(
+    this.track(this.store.openRound({ round, selected: this.selected, modelSha256: this.modelSha, openedAt: this.openedAt, ...(dp ? { population: available.length } : {}) })).then(
       () => {
         if (this.round !== round || this.stopped) return;
         this.armDeadline();
         this.opts.metrics?.round(round);
-        this.log(`round ${round}: open, ${this.selected.length} selected`);
+        this.log(`round ${round}: open, ${this.selected.length} selected${dp ? ` (Poisson sampling, q = ${dp.q}, of ${available.length})` : ''}`);
         this.emit({ type: 'round', ...this.roundInfo() });
+        // DP sampling may pick nobody: the round is then the noise alone.
+        if (!this.selected.length && this.state === 'open') void this.closeRound('nobody sampled');
       },
       (e: unknown) => this.log(`round ${round}: could not record its opening: ${(e as Error).message}`),
     );
+  }
+
+  /** This round's DP-FedAvg release (DP tasks). */
+  private dpMechanism(round: number): DpFedAvg {
+    return new DpFedAvg(this.task.dp!, new Rng(this.task.seed, STREAMS.noise, 1, round));
+  }
+
+  /** Ends the task before its last round (the privacy budget is spent). */
+  private finish(why: string): void {
+    this.state = 'done';
+    this.log(`task finished after ${this.rows.length} rounds: ${why}`);
+    this.emit({ type: 'done', rows: this.rows });
+    this.emit({ type: 'round', ...this.roundInfo() });
+    this.resolveDone(this.rows);
   }
 
   private armDeadline(): void {
@@ -443,7 +478,8 @@ export class Coordinator {
 
   private onDeadline(): void {
     if (this.state !== 'open' || this.stopped) return;
-    if (this.submitted.size >= this.task.minSubmissions) {
+    // DP tasks aggregate whatever came (the release divides by q N, not by the count): no second sampling.
+    if (this.submitted.size >= this.task.minSubmissions || this.task.dp) {
       void this.closeRound('deadline');
       return;
     }
@@ -552,6 +588,7 @@ export class Coordinator {
     const writes = results.map((u) => this.written.get(u.id)!);
     const failures: Failure[] = this.selected.filter((id) => !this.submitted.has(id)).map((id) => ({ id, reason: this.roundFailures.get(id) ?? 'no update before the deadline' }));
     const flagged = detect(results, this.d);
+    const dp = this.task.dp;
     const tDetect = performance.now();
     // New maps, applied once the round is committed (a failed commit leaves them as they were).
     const reputation = new Map(this.reputation), flags = new Map(this.flags);
@@ -560,7 +597,7 @@ export class Coordinator {
       reputation.set(res.id, 0.8 * (reputation.get(res.id) ?? 1) + (isFlagged ? 0 : 0.2));
       if (isFlagged) flags.set(res.id, (flags.get(res.id) ?? 0) + 1);
     }
-    const agg = this.strategy.aggregateRound(r, results, failures, this.enc, this.d);
+    const agg = (this.dpRound ?? this.strategy).aggregateRound(r, results, failures, this.enc, this.d);
     const params = this.params.slice(), velocity = this.velocity.slice();
     serverStep(params, velocity, agg.update, this.task.serverLr, this.task.serverMomentum);
     const t1 = performance.now();
@@ -570,7 +607,7 @@ export class Coordinator {
     for (const id of agg.accepted) hosts[this.byId.get(id)!.host]++;
     const closedAt = this.now();
     const row: RoundRowRecord = {
-      round: r, accuracy: ev.accuracy, loss: ev.loss, epsilon: null, accepted: agg.accepted, rejected: agg.rejected, flagged,
+      round: r, accuracy: ev.accuracy, loss: ev.loss, epsilon: dp ? this.accountant!.epsilonAfter(dp.q, dp.noiseMultiplier, 1, dp.delta) : null, accepted: agg.accepted, rejected: agg.rejected, flagged,
       latencyMs: closedAt - this.openedAt, hosts, closedAt, modelSha256: '',
     };
     const next = r + 1;
@@ -585,6 +622,7 @@ export class Coordinator {
     const t3 = performance.now();
     this.reputation = reputation;
     this.flags = flags;
+    if (dp) this.accountant!.step(dp.q, dp.noiseMultiplier);
     this.setModel(params);
     this.velocity = velocity;
     this.rows.push(row);

@@ -32,6 +32,8 @@ export interface RoundOpenRecord {
   selected: string[];
   modelSha256: string;
   openedAt: number;
+  /** DP tasks: participants available when the round was sampled (DP-FedAvg divides by q times this). */
+  population?: number;
 }
 
 /** One round's row (the status row of the protocol). */

@@ -96,7 +96,11 @@ export class DpFedAvg implements LinearStrategy {
   readonly name = 'dp-fedavg';
   readonly weighting = 'unit';
   readonly accountant = new RdpAccountant();
-  private population = 0;
+  /**
+   * Participants available when the round was sampled (the release divides by q times this). Set by
+   * configureRound; a coordinator resuming a round it sampled before a restart sets it back.
+   */
+  population = 0;
 
   constructor(readonly opts: DpOptions, private readonly noiseRng: Rng) {
     checkNumber('DpFedAvg', 'q', opts.q, true);

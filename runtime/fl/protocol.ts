@@ -18,6 +18,7 @@ import { checkInt, checkNumber } from '../errors.js';
 import { shardDirichlet, shardIid, trainTestSplit, type Dataset } from './data.js';
 import { Mlp } from './model.js';
 import { runLocalJob, type LocalJob } from './local.js';
+import type { DpOptions } from './dp.js';
 import { STREAMS } from './rng.js';
 import { bitsFor, encodeUpdate, RULES, type Encoding, type RuleName } from './strategy.js';
 import type { RunOptions } from '../registry.js';
@@ -69,6 +70,12 @@ export interface TaskSpec {
   /** Largest `samples` one update may claim. */
   maxSamples: number;
   data: TaskData;
+  /**
+   * User-level differential privacy (DP-FedAvg: Poisson sampling with rate q, discrete Gaussian noise on the
+   * integer sum, an RDP accountant). It replaces `rule`; the task ends early once one more round would
+   * spend more than `targetEpsilon`. Absent: no noise, `epsilon` is null in every row.
+   */
+  dp?: DpOptions;
 }
 
 /** The defaults of {@link parseTaskSpec}: non-IID digits, 6 shards, Multi-Krum, 20 rounds. */
@@ -95,7 +102,8 @@ export const DEFAULT_TASK: TaskSpec = {
   data: { dataset: 'digits', shards: 6, alpha: 0.5, testFraction: 0.2 },
 };
 
-const TASK_KEYS = new Set(Object.keys(DEFAULT_TASK).concat('bits'));
+const TASK_KEYS = new Set(Object.keys(DEFAULT_TASK).concat('bits', 'dp'));
+const DP_KEYS = ['q', 'noiseMultiplier', 'targetEpsilon', 'delta'];
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -117,6 +125,22 @@ export function parseTaskSpec(input: unknown = {}): TaskSpec {
   if (!Array.isArray(t.sizes)) throw new TypeError('task.sizes must be an array of layer widths');
   new Mlp(t.sizes); // checks the widths
   if (!(RULES as readonly string[]).includes(t.rule)) throw new RangeError(`task.rule must be one of ${RULES.join(', ')}, got ${JSON.stringify(t.rule)}`);
+  if (input.dp !== undefined) {
+    if (!isObject(input.dp)) throw new TypeError('task.dp must be an object { q, noiseMultiplier, targetEpsilon, delta }');
+    for (const k of Object.keys(input.dp)) if (!DP_KEYS.includes(k)) throw new RangeError(`task.dp.${k} is not a DP field (known: ${DP_KEYS.join(', ')})`);
+    for (const k of DP_KEYS) if (input.dp[k] === undefined) throw new TypeError(`task.dp.${k} is missing`);
+    const dp = { ...input.dp } as unknown as DpOptions;
+    checkNumber(op, 'dp.q', dp.q, true);
+    if (!(dp.q <= 1)) throw new RangeError(`task.dp.q must be in (0, 1], got ${dp.q}`);
+    checkNumber(op, 'dp.noiseMultiplier', dp.noiseMultiplier, true);
+    checkNumber(op, 'dp.targetEpsilon', dp.targetEpsilon, true);
+    checkNumber(op, 'dp.delta', dp.delta, true);
+    if (!(dp.delta < 1)) throw new RangeError(`task.dp.delta must be in (0, 1), got ${dp.delta}`);
+    // DP-FedAvg is the rule: a robust rule given as well would silently not run.
+    if (input.rule !== undefined && input.rule !== 'fedavg') throw new RangeError(`task.rule must be 'fedavg' (or left out) with task.dp: DP-FedAvg replaces it; got ${JSON.stringify(input.rule)}`);
+    t.rule = 'fedavg';
+    t.dp = dp;
+  }
   checkNumber(op, 'byzantineFraction', t.byzantineFraction);
   if (!(t.byzantineFraction >= 0 && t.byzantineFraction < 0.5)) throw new RangeError(`task.byzantineFraction must be in [0, 0.5), got ${t.byzantineFraction}`);
   checkInt(op, 'maxParticipants', t.maxParticipants, 1, 1 << 20);
@@ -147,6 +171,8 @@ export function parseTaskSpec(input: unknown = {}): TaskSpec {
 
 /** The fixed-point encoding of a task. */
 export function taskEncoding(t: TaskSpec): Encoding {
+  // With DP the integer sum also carries noise of std z * 2^bits: leave room for it (as simulate does).
+  if (t.bits === undefined && t.dp) return { clip: t.clip, bits: Math.min(16, bitsFor(2 * t.maxParticipants + Math.ceil(64 * t.dp.noiseMultiplier))) };
   return { clip: t.clip, bits: t.bits ?? bitsFor(t.maxParticipants) };
 }
 
@@ -258,6 +284,21 @@ export interface JoinRequest {
   op: 'join';
   host: 'node' | 'browser';
   role: 'participant' | 'aggregator';
+  /**
+   * TPM evidence (docs/tpm.md, "Attestation at join"); left out by a participant without a TPM. A TPM 2.0
+   * quote over SHA-256 PCRs whose qualifying data is SHA-256("meshwork/tpm-quote/v1" || 0x00 || the
+   * envelope's sender key || nonce), signed by the attestation key (AK) whose public area is `akPublic`.
+   */
+  attestation?: {
+    /** Evidence format. */
+    type: 'tpm2-quote';
+    /** The single-use nonce from `GET /api/attest-nonce` (hex, 32 bytes). */
+    nonce: string;
+    /** The AK's TPMT_PUBLIC (hex): a restricted ECC P-256 ECDSA/SHA-256 signing key. */
+    akPublic: string;
+    /** The quote as the TPM gave it: TPMS_ATTEST and TPMT_SIGNATURE (hex), and the quoted PCR values by index (hex). */
+    quote: { attest: string; signature: string; pcrBank: 'sha256'; pcrs: Record<number, string> };
+  };
 }
 
 /** The round as `GET /api/round` and the WebSocket `round` message describe it. */
@@ -306,6 +347,15 @@ export interface StatusParticipant {
   /** Times the detector flagged it. */
   flags: number;
   joinedAt: number;
+  /**
+   * Whether a join of this participant carried a TPM quote that the coordinator verified: bound to its key
+   * and a fresh nonce, signed by an attestation key (AK), PCRs as policy required. How much that proves
+   * depends on whether the coordinator pins the AK (docs/tpm.md, "Attestation at join"). False or absent:
+   * no join of it did.
+   */
+  attested?: boolean;
+  /** TPM name (hex) of the attestation key of its last verified quote. */
+  ak?: string;
 }
 
 /** A refused request, as `rejections[]` of `GET /api/status` and the WebSocket `rejected` message. */
