@@ -124,10 +124,9 @@ export class CoordinatorStore {
 
   /** Applies a round: its result and the round pointer in one synced transaction. */
   async closeRound(round: number, result: RoundResultRecord, next: number): Promise<void> {
-    await this.root.transaction(() => {
-      this.results.put(round, result);
-      this.meta.put('round', next);
-    });
+    // Two puts in one event turn go into one LMDB transaction (lmdb-js batches a turn's writes), without
+    // the main-thread callback a transaction() needs.
+    await Promise.all([this.results.put(round, result), this.meta.put('round', next)]);
   }
 
   /** The last applied round's result, and every row so far. */
