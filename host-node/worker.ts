@@ -3,7 +3,8 @@
  * PKCS#8 file, created on first run), follows rounds over the WebSocket, trains on its own data on a
  * worker_threads Worker (comlink, wasm-simd kernels), and submits signed update envelopes. It survives
  * coordinator restarts: the socket reconnects with back-off and an unacknowledged update is sent again (a
- * 409 `duplicate` means the coordinator already holds it).
+ * 409 `duplicate` means the coordinator already holds it). On a host with a TPM it attests at join: a quote
+ * binding its key and the coordinator's nonce (host-node/attest-join.ts, docs/tpm.md "Attestation at join").
  * @module
  */
 import { createHash } from 'node:crypto';
@@ -21,6 +22,7 @@ import { parseDigits, type Dataset } from '../runtime/fl/data.js';
 import { encodeForSubmit, encodeUpdatePayload, localJob, taskSplit, type JoinRequest, type RoundInfo, type TaskSpec } from '../runtime/fl/protocol.js';
 import { Rng, STREAMS } from '../runtime/fl/rng.js';
 import type { PoolWorkerApi } from '../runtime/threads/worker-api.js';
+import { buildJoinAttestation, DEFAULT_ATTEST_PCRS, openJoinAttester, retryTpm, tpmStateDirFor, withTpmLock, type JoinEvidence } from './attest-join.js';
 import { loadDigits } from './data.js';
 import { ready } from './index.js';
 import { loadOrCreateIdentity } from './keystore.js';
@@ -35,6 +37,19 @@ export interface WorkerOptions {
   key?: string;
   /** Plays a Byzantine attack (sign-flip, label-flip, gaussian): for robustness demos and tests. */
   attack?: string;
+  /**
+   * TPM attestation at join (docs/tpm.md, "Attestation at join"). `'auto'` (default): when the host has a
+   * TPM (`TPM2TOOLS_TCTI` set, or /dev/tpmrm0, and tpm2-tools on PATH), quote and attach the quote to the
+   * join; if the TPM fails, the coordinator has no nonce route or refuses the quote, join unattested. `true`:
+   * all of those are errors. `false`: never attest.
+   */
+  tpm?: boolean | 'auto';
+  /** Folder of the TPM attestation key (created, mode 0700). Default: beside the key file, `<key name>.tpm`. */
+  tpmDir?: string;
+  /** PCRs of the SHA-256 bank to quote. Default 0-7. */
+  tpmPcrs?: number[];
+  /** Environment in which the TPM is looked for (`TPM2TOOLS_TCTI`, `PATH`). Default `process.env`. */
+  tpmEnv?: NodeJS.ProcessEnv;
   /** Gives up when the coordinator cannot be reached for this long (ms). Default 120000. */
   patienceMs?: number;
   /** Human-readable progress lines. */
@@ -44,9 +59,14 @@ export interface WorkerOptions {
   signal?: AbortSignal;
 }
 
-/** What the worker reports per round. */
+/**
+ * What the worker reports: its TPM attestation (before the join: `quoted` with the AK's TPM name, the PCRs
+ * and the quote's time, or `skipped` with the reason; `refused` when the coordinator turned the quote down),
+ * the join (`attested` as the coordinator answered), then per round.
+ */
 export type WorkerEvent =
-  | { type: 'joined'; id: string; index: number; shard: number; examples: number }
+  | { type: 'attestation'; status: 'quoted' | 'skipped' | 'refused'; ak?: string; pcrs?: number[]; ms?: number; reason?: string }
+  | { type: 'joined'; id: string; index: number; shard: number; examples: number; attested: boolean; ak?: string }
   | { type: 'accepted'; round: number; sha256: string; status: 202 | 409; ms: number }
   | { type: 'refused'; round: number; status: number; code: string; message: string }
   | { type: 'done'; rounds: number; accepted: number };
@@ -85,8 +105,13 @@ export async function runWorker(opts: WorkerOptions): Promise<{ id: string; acce
   const log = opts.log ?? (() => undefined);
   const emit = opts.event ?? (() => undefined);
   const patience = opts.patienceMs ?? 120_000;
-  const { identity, created } = await loadOrCreateIdentity(opts.key ?? '.meshwork/worker-key.pem');
-  log(`${created ? 'created' : 'loaded'} key ${toHex(identity.publicKey).slice(0, 16)}... (${opts.key ?? '.meshwork/worker-key.pem'})`);
+  const tpmMode = opts.tpm ?? 'auto';
+  if (tpmMode !== true && tpmMode !== false && tpmMode !== 'auto') throw new RangeError(`tpm must be true, false or 'auto', got ${JSON.stringify(tpmMode)}`);
+  const pcrs = opts.tpmPcrs ?? [...DEFAULT_ATTEST_PCRS];
+  if (!Array.isArray(pcrs) || !pcrs.length || pcrs.some((p) => !Number.isInteger(p) || p < 0 || p > 23)) throw new RangeError(`tpmPcrs must be a non-empty array of PCR indices 0..23, got ${JSON.stringify(pcrs)}`);
+  const keyFile = opts.key ?? '.meshwork/worker-key.pem';
+  const { identity, created } = await loadOrCreateIdentity(keyFile);
+  log(`${created ? 'created' : 'loaded'} key ${toHex(identity.publicKey).slice(0, 16)}... (${keyFile})`);
   await ready();
 
   /** fetch with retries while the coordinator is unreachable (restarting); HTTP answers are returned as they are. */
@@ -112,17 +137,86 @@ export async function runWorker(opts: WorkerOptions): Promise<{ id: string; acce
     return JSON.parse(body) as T;
   }
 
-  const { task, taskId: taskHex } = await json<{ task: TaskSpec; taskId: string }>(await call('api/task'));
+  const [taskRes, attester] = await Promise.all([call('api/task'), openJoinAttester(tpmMode, opts.tpmDir ?? tpmStateDirFor(keyFile), opts.tpmEnv)]);
+  const { task, taskId: taskHex } = await json<{ task: TaskSpec; taskId: string }>(taskRes);
   const taskBytes = fromHex(taskHex, 'taskId');
-  const join: JoinRequest = { op: 'join', host: 'node', role: 'participant' };
-  const joinEnv = await sealEnvelope({ kind: 'control', task: taskBytes, round: 0, sequence: 0, payload: utf8(JSON.stringify(join)) }, identity);
-  const joined = await json<{ id: string; index: number; shard: number; round: RoundInfo }>(await call('api/join', { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: ownBytes(joinEnv) }));
+  const pcrList = pcrs.join(',');
+  const skip = (reason: string) => {
+    log(`tpm: not attesting: ${reason}`);
+    emit({ type: 'attestation', status: 'skipped', reason });
+  };
+  if (attester.ok) log(`tpm: attestation key ${attester.ak.name.slice(0, 16)}... ${attester.ak.created ? 'created' : 'loaded'} in ${attester.ms.toFixed(0)} ms (${attester.tcti}; state in ${attester.stateDir})`);
+  else skip(attester.reason);
+
+  /** A fresh nonce from the coordinator and a quote over it; undefined (in 'auto' mode) when that cannot be had. */
+  async function evidence(): Promise<JoinEvidence | undefined> {
+    if (!attester.ok) return undefined;
+    const res = await call('api/attest-nonce');
+    let why: string;
+    if (res.ok) {
+      try {
+        const { nonce } = JSON.parse(await res.text()) as { nonce: string };
+        let ms = 0;
+        const { evidence: ev } = await withTpmLock(attester.tcti, () => retryTpm(async () => {
+          const t0 = performance.now();
+          const out = await buildJoinAttestation(attester.attestor, identity.publicKey, nonce, pcrs);
+          ms = performance.now() - t0;
+          return out;
+        }));
+        log(`tpm: quoted PCRs ${pcrList} (sha256) with the coordinator's nonce in ${ms.toFixed(0)} ms`);
+        emit({ type: 'attestation', status: 'quoted', ak: attester.ak.name, pcrs: [...pcrs], ms });
+        return ev;
+      } catch (e) {
+        why = `the quote failed: ${(e as Error).message}`;
+      }
+    } else {
+      await res.body?.cancel();
+      why = res.status === 404 ? 'the coordinator issues no attestation nonces (GET /api/attest-nonce: 404)' : `GET /api/attest-nonce answered ${res.status}`;
+    }
+    if (tpmMode === true) throw new Error(`--tpm: ${why}`);
+    skip(why);
+    return undefined;
+  }
+  /** Posts a signed join; resolves with the status, the body and the error of a refusal. */
+  async function postJoin(attestation: JoinEvidence | undefined): Promise<{ status: number; body: string; error?: { code: string; field: string | null; message: string } }> {
+    const join: JoinRequest = { op: 'join', host: 'node', role: 'participant', ...(attestation ? { attestation } : {}) };
+    const joinEnv = await sealEnvelope({ kind: 'control', task: taskBytes, round: 0, sequence: 0, payload: utf8(JSON.stringify(join)) }, identity);
+    const res = await call('api/join', { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: ownBytes(joinEnv) });
+    const body = await res.text();
+    if (res.ok) return { status: res.status, body };
+    let error = { code: 'unknown', field: null as string | null, message: body.slice(0, 200) };
+    try { error = (JSON.parse(body) as { error: typeof error }).error; } catch { /* plain text */ }
+    return { status: res.status, body, error };
+  }
+
+  let attestation = await evidence();
+  let ans = await postJoin(attestation);
+  if (attestation && ans.error?.code === 'attestation' && ans.error.field === 'attestation.nonce') {
+    // The nonce expired, or the coordinator restarted in between: once more with a fresh one.
+    log(`tpm: nonce refused (${ans.status}): ${ans.error.message}; quoting again`);
+    attestation = await evidence();
+    ans = await postJoin(attestation);
+  }
+  if (attestation && ans.error?.code === 'attestation') {
+    const reason = `${ans.status} ${ans.error.field}: ${ans.error.message}`;
+    log(`tpm: the coordinator refused the attestation (${reason})`);
+    emit({ type: 'attestation', status: 'refused', ak: attester.ok ? attester.ak.name : undefined, reason });
+    if (tpmMode === true) throw new Error(`--tpm: the coordinator refused the attestation (${reason})`);
+    log('tpm: joining without attestation (with --tpm this is an error)');
+    attestation = undefined;
+    ans = await postJoin(undefined);
+  }
+  if (ans.error) throw new Error(`${new URL('api/join', base).href}: ${ans.status} ${ans.error.message}`);
+  const joined = JSON.parse(ans.body) as { id: string; index: number; shard: number; round: RoundInfo; attested?: boolean; ak?: string };
+  const attested = joined.attested === true;
   const me = joined.id;
   let data = opts.data ? readDataFile(opts.data) : taskSplit(task, loadDigits()).shards[joined.shard]!;
   const attack: Attack | undefined = opts.attack ? attackByName(opts.attack) : undefined;
   if (attack?.poisonLabels) data = { ...data, y: data.y.map((v) => data.classes - 1 - v) };
-  log(`${me}: joined '${task.name}' (${task.rounds} rounds, ${task.rule}); training on ${data.n} examples${opts.data ? ` from ${opts.data}` : ` (shard ${joined.shard} of the digits)`}${attack ? `; playing the ${attack.name} attack` : ''}`);
-  emit({ type: 'joined', id: me, index: joined.index, shard: joined.shard, examples: data.n });
+  const attestNote = attested ? `TPM-attested${attestation ? '' : ' by an earlier join'} (AK ${joined.ak?.slice(0, 16) ?? '?'}...)`
+    : attestation ? 'sent a TPM quote, but the coordinator does not report it verified' : 'not attested';
+  log(`${me}: joined '${task.name}' (${task.rounds} rounds, ${task.rule}), ${attestNote}; training on ${data.n} examples${opts.data ? ` from ${opts.data}` : ` (shard ${joined.shard} of the digits)`}${attack ? `; playing the ${attack.name} attack` : ''}`);
+  emit({ type: 'joined', id: me, index: joined.index, shard: joined.shard, examples: data.n, attested, ...(joined.ak ? { ak: joined.ak } : {}) });
 
   const thread = new Worker(new URL('./pool-worker.js', import.meta.url));
   const api: Remote<PoolWorkerApi> = wrap<PoolWorkerApi>(nodeEndpoint(thread));
