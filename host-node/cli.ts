@@ -24,12 +24,15 @@ commands:
            [--json FILE] [--plot FILE.svg] [--backend NAME] [--matrix]
                                          federated learning on the shipped digits, in-process or
                                          on a worker pool (--threads), flat or through an aggregator tree
-  serve [--port P] [--host H] [--task FILE] [--dir DIR] [--exit-when-done]
+  serve [--port P] [--host H] [--task FILE] [--dir DIR] [--attestation FILE.json] [--exit-when-done]
                                          the coordinator: HTTP + WebSocket API, embed script, dashboard,
-                                         /metrics; state in an embedded database (--dir, default .meshwork/TASK)
+                                         /metrics; state in an embedded database (--dir, default .meshwork/TASK);
+                                         --attestation: { required, trustedAks, pcrPolicy } for TPM joins
   worker --coordinator URL [--data FILE.csv[.gz]] [--key FILE.pem] [--attack sign-flip|label-flip|gaussian] [--json]
-                                         a Node participant: joins, trains on a worker thread, submits
-                                         signed updates; survives coordinator restarts
+         [--tpm | --no-tpm] [--tpm-dir DIR] [--tpm-pcrs 0-7]
+                                         a Node participant: joins (with a TPM quote when the host has a TPM),
+                                         trains on a worker thread, submits signed updates; survives
+                                         coordinator restarts
   start [--port P] [--rounds R] [--exit-when-done]
                                          the demo: a coordinator and 5 Node workers (one sign-flipping) train
                                          non-IID digits with Multi-Krum; prints the dashboard URL

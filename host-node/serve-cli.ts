@@ -32,15 +32,25 @@ const stamp = () => new Date().toISOString().slice(11, 23);
 export async function serveMain(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: {
     port: { type: 'string' }, host: { type: 'string', default: '127.0.0.1' }, task: { type: 'string' }, dir: { type: 'string' },
-    'exit-when-done': { type: 'boolean', default: false }, quiet: { type: 'boolean', default: false },
+    'exit-when-done': { type: 'boolean', default: false }, quiet: { type: 'boolean', default: false }, attestation: { type: 'string' },
   } });
   const task = values.task ? readTaskFile(values.task) : {};
   const { parseTaskSpec } = await import('../runtime/fl/protocol.js');
   const spec = parseTaskSpec(task);
-  const { startCoordinator } = await import('./coordinator/index.js');
+  const { startCoordinator, JoinAttestation } = await import('./coordinator/index.js');
+  let attestation;
+  if (values.attestation !== undefined) {
+    try {
+      attestation = new JoinAttestation(JSON.parse(readFileSync(values.attestation, 'utf8')));
+    } catch (e) {
+      throw new Error(`--attestation ${values.attestation}: ${(e as Error).message}`);
+    }
+  }
   const dir = values.dir ?? `.meshwork/${spec.name}`;
-  const coord = await startCoordinator({ task: spec, dir, port: portOf(values.port, 8080), host: values.host, log: values.quiet ? undefined : (l) => console.log(`${stamp()} ${l}`) });
+  const coord = await startCoordinator({ task: spec, dir, port: portOf(values.port, 8080), host: values.host, attestation, log: values.quiet ? undefined : (l) => console.log(`${stamp()} ${l}`) });
+  const att = coord.coordinator.attestation;
   console.log(`meshwork coordinator: task '${spec.name}' (${spec.rounds} rounds, ${spec.rule}, ${spec.minParticipants} participants to start), state in ${dir}`);
+  console.log(`  TPM attestation at join ${att.required ? 'required' : 'optional'}; ${att.trustedAks ? `${att.trustedAks.size} pinned AK(s)` : 'any AK'}; ${att.pcrPolicy ? `PCR policy over ${Object.keys(att.pcrPolicy).join(',')}` : 'any PCRs'}`);
   console.log(`  participants   npx meshwork worker --coordinator ${coord.url}   or open ${coord.url}/ in a browser`);
   console.log(`  dashboard      ${coord.url}/dashboard/`);
   console.log(`  metrics        ${coord.url}/metrics`);

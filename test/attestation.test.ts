@@ -1,7 +1,6 @@
 // TPM attestation at join: the coordinator's nonces and verifier (host-node/coordinator/attestation.ts) and
 // the worker's evidence (host-node/attest-join.ts), against a real software TPM (swtpm on 127.0.0.1, started
-// here and stopped by PID, as in tpm.test.ts). The last suite runs workers against a real coordinator; it
-// needs the coordinator wiring (/tmp/tpm-core.patch) and runs with MESHWORK_TPM_E2E=1.
+// here and stopped by PID, as in tpm.test.ts); the last suite runs workers against a real coordinator.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -496,9 +495,7 @@ function worker(url: string, key: string, extra: string[], env: NodeJS.ProcessEn
 
 type StatusP = { id: string; attested?: boolean; ak?: string };
 
-// Needs the coordinator wiring of /tmp/tpm-core.patch (GET /api/attest-nonce, JoinAttestation in join,
-// `attested` in the status, startCoordinator's `attestation` option). Enable with MESHWORK_TPM_E2E=1.
-describe('worker and coordinator end to end: attested join (MESHWORK_TPM_E2E=1)', { skip: process.env.MESHWORK_TPM_E2E !== '1' ? 'set MESHWORK_TPM_E2E=1 once the coordinator wiring (/tmp/tpm-core.patch) is applied' : noSwtpm }, () => {
+describe('worker and coordinator end to end: attested join', { skip: noSwtpm }, () => {
   let tpm: Swtpm | undefined;
   const dir = mkdtempSync(path.join(tmpdir(), 'meshwork-attest-e2e-'));
   const closers: (() => Promise<void>)[] = [];

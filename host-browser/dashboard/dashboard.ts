@@ -249,7 +249,9 @@ function renderParticipants(s: Status): void {
     }
     if (!p.connected) tr.classList.add('offline');
     const here = submitted.has(p.id) ? 'submitted' : selected.has(p.id) ? 'selected' : '–';
-    tr.append(id, cell(p.role === 'aggregator' ? `${p.host} (aggregator)` : p.host), cell(p.connected ? 'yes' : 'no'), cell(here), cell(p.reputation.toFixed(2)), cell(String(p.flags)));
+    const tpm = cell(p.attested ? 'attested' : '–', p.attested ? 'attested' : undefined);
+    if (p.ak) tpm.title = `attestation key ${p.ak}`;
+    tr.append(id, cell(p.role === 'aggregator' ? `${p.host} (aggregator)` : p.host), cell(p.connected ? 'yes' : 'no'), cell(here), cell(p.reputation.toFixed(2)), cell(String(p.flags)), tpm);
     return tr;
   });
   $('#participants tbody').replaceChildren(...rows);

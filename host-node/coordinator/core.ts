@@ -18,6 +18,7 @@ import { detect, participantId, serverStep } from '../../runtime/fl/simulate.js'
 import { RdpAccountant } from '../../runtime/fl/accountant.js';
 import { DpFedAvg } from '../../runtime/fl/dp.js';
 import { strategyByName, type EncodedUpdate, type Encoding, type Failure, type Strategy } from '../../runtime/fl/strategy.js';
+import { AttestationError, JoinAttestation, type AttestationVerdict } from './attestation.js';
 import { bytesOf, f32Of, type CoordinatorStore, type ParticipantRecord, type RoundRowRecord } from './store.js';
 
 /** A refused request: HTTP status, a machine-readable code and the field at fault. */
@@ -53,6 +54,24 @@ export interface CoordinatorOptions {
   log?: (line: string) => void;
   /** Clock (ms); tests may replace it. */
   now?: () => number;
+  /**
+   * Issues the nonces of `GET /api/attest-nonce` and verifies the TPM evidence of joins (docs/tpm.md,
+   * "Attestation at join"). Default: a {@link JoinAttestation} without policy (evidence optional, any AK,
+   * any PCR selection).
+   */
+  attestation?: JoinAttestation;
+}
+
+/** The answer to a join. */
+export interface JoinAnswer {
+  id: string;
+  index: number;
+  shard: number;
+  round: RoundInfo;
+  /** Whether the participant is TPM-attested: by this join's quote, or by an earlier join's. */
+  attested: boolean;
+  /** TPM name (hex) of the attestation key of its last verified quote. */
+  ak?: string;
 }
 
 const REJECTIONS_KEPT = 200;
@@ -112,6 +131,7 @@ class RoundRows {
 /** Maps an envelope or payload error to an HTTP error. */
 function refusal(e: unknown): HttpError {
   if (e instanceof HttpError) return e;
+  if (e instanceof AttestationError) return new HttpError(e.status, e.code, e.field, e.message);
   if (e instanceof PayloadError) return new HttpError(e.code === 'range' || e.code === 'norm' || e.code === 'samples' ? 422 : 400, e.code, e.field, e.message);
   if (e instanceof EnvelopeError) {
     const status = e.code === 'too-large' ? 413 : e.code === 'signature' ? 401 : e.code === 'unknown-key' ? 403 : e.code === 'replay' ? 409 : 400;
@@ -133,6 +153,8 @@ export class Coordinator {
   private readonly now: () => number;
   private readonly log: (line: string) => void;
   private readonly verifier = new MicroBatchVerifier();
+  /** Join nonces and the verification of joins' TPM evidence. */
+  readonly attestation: JoinAttestation;
   private taskIdBytes!: Uint8Array;
   taskIdHex!: string;
 
@@ -187,6 +209,7 @@ export class Coordinator {
     this.model = new Mlp(this.task.sizes);
     this.test = taskSplit(this.task, opts.data).test;
     this.now = opts.now ?? Date.now;
+    this.attestation = opts.attestation ?? new JoinAttestation();
     this.log = opts.log ?? (() => undefined);
     this.done = new Promise((ok) => { this.resolveDone = ok; });
   }
@@ -333,12 +356,12 @@ export class Coordinator {
   }
 
   /** A join: a signed `control` envelope (round 0) whose payload is a {@link JoinRequest}. */
-  join(bytes: Uint8Array): Promise<{ id: string; index: number; shard: number; round: RoundInfo }> {
+  join(bytes: Uint8Array): Promise<JoinAnswer> {
     if (this.stopped) return Promise.reject(new HttpError(503, 'stopping', null, 'the coordinator is shutting down'));
     return this.track(this.join_(bytes));
   }
 
-  private async join_(bytes: Uint8Array): Promise<{ id: string; index: number; shard: number; round: RoundInfo }> {
+  private async join_(bytes: Uint8Array): Promise<JoinAnswer> {
     let who: ParticipantRecord | undefined;
     try {
       const opened = await this.openEnvelope(bytes, 'control');
@@ -354,24 +377,40 @@ export class Coordinator {
       if (req.host !== 'node' && req.host !== 'browser') throw new HttpError(400, 'host', 'payload.host', `host must be 'node' or 'browser', got ${JSON.stringify(req.host)}`);
       if (req.role !== 'participant' && req.role !== 'aggregator') throw new HttpError(400, 'role', 'payload.role', `role must be 'participant' or 'aggregator', got ${JSON.stringify(req.role)}`);
       await this.checkSignature(env);
-      who = await this.admit(env, req);
+      // The quote must bind the key that signed this envelope and a nonce issued here (used up now).
+      const verdict = await this.attestation.verify(req, env.sender);
+      who = await this.admit(env, req, verdict);
     } catch (e) {
       throw this.reject(refusal(e), who?.id ?? null);
     }
-    return { id: who.id, index: who.index, shard: who.index % this.task.data.shards, round: this.roundInfo() };
+    return { id: who.id, index: who.index, shard: who.index % this.task.data.shards, round: this.roundInfo(), attested: who.attested === true, ...(who.ak ? { ak: who.ak } : {}) };
   }
 
-  /** Adds a new key as the next index; joins are serialised so two new keys never get the same index. */
-  private admit(env: Envelope, req: JoinRequest): Promise<ParticipantRecord> {
+  /**
+   * Adds a new key as the next index; joins are serialised so two new keys never get the same index. A
+   * verified TPM quote marks the participant attested (a known one too: a later quote replaces the AK). A
+   * join without one leaves an earlier attestation as it is: join envelopes carry no freshness, so an old
+   * join replayed by someone else must not clear it.
+   */
+  private admit(env: Envelope, req: JoinRequest, verdict: AttestationVerdict): Promise<ParticipantRecord> {
     const next = this.joining.then(async () => {
       let who = this.byKey.get(toHex(env.sender));
+      const attested = verdict.attested ? { attested: true, ak: verdict.ak, attestedAt: this.now() } : {};
+      const note = verdict.attested ? `TPM-attested, AK ${verdict.ak!.slice(0, 16)}..., PCRs ${verdict.pcrs!.join(',')}` : 'not attested';
       if (!who) {
         if (this.byKey.size >= this.task.maxParticipants) throw new HttpError(403, 'full', null, `the task admits ${this.task.maxParticipants} participants and has them`);
         const index = this.byKey.size;
-        const rec: ParticipantRecord = { id: participantId(index), index, publicKey: toHex(env.sender), host: req.host, role: req.role, joinedAt: this.now() };
+        const rec: ParticipantRecord = { id: participantId(index), index, publicKey: toHex(env.sender), host: req.host, role: req.role, joinedAt: this.now(), ...attested };
         who = await this.store.addParticipant(rec);
         this.addKnown(who);
-        this.log(`${who.id} joined (${who.host} ${who.role})`);
+        this.log(`${who.id} joined (${who.host} ${who.role}, ${note})`);
+        this.emitParticipants();
+      } else if (verdict.attested) {
+        const rec: ParticipantRecord = { ...who, ...attested };
+        await this.store.updateParticipant(rec);
+        this.addKnown(rec);
+        who = rec;
+        this.log(`${who.id} joined again (${note})`);
         this.emitParticipants();
       }
       return who;
@@ -400,6 +439,7 @@ export class Coordinator {
   participantStatus(): ParticipantStatus[] {
     return [...this.byId.values()].sort((a, b) => a.index - b.index).map((p) => ({
       id: p.id, host: p.host, role: p.role, connected: this.connections.has(p.id), reputation: this.reputation.get(p.id) ?? 1, flags: this.flags.get(p.id) ?? 0, joinedAt: p.joinedAt,
+      attested: p.attested === true, ...(p.ak ? { ak: p.ak } : {}),
     }));
   }
 

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { loadDigits } from '../data.js';
 import { ready } from '../index.js';
 import { parseTaskSpec, type TaskSpec } from '../../runtime/fl/protocol.js';
+import { JoinAttestation, type JoinAttestationOptions } from './attestation.js';
 import { Coordinator, type CoordinatorEvent } from './core.js';
 import { createMetrics } from './metrics.js';
 import { createCoordinatorServer } from './server.js';
@@ -29,6 +30,11 @@ export interface StartOptions {
   webRoot?: string;
   /** Where log lines go (default: nowhere). */
   log?: (line: string) => void;
+  /**
+   * TPM attestation at join (docs/tpm.md, "Attestation at join"): options of a new {@link JoinAttestation}
+   * (require it, pin AKs, a PCR policy), or one to use. Default: evidence optional, any AK, any PCRs.
+   */
+  attestation?: JoinAttestationOptions | JoinAttestation;
 }
 
 /** A running coordinator. */
@@ -59,13 +65,14 @@ export async function startCoordinator(opts: StartOptions): Promise<RunningCoord
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`startCoordinator: port must be an integer in [0, 65535], got ${port}`);
   const task = parseTaskSpec(opts.task ?? {});
   const log = opts.log ?? (() => undefined);
+  const attestation = opts.attestation instanceof JoinAttestation ? opts.attestation : new JoinAttestation(opts.attestation ?? {});
   await ready();
   const store = new CoordinatorStore(opts.dir);
   const metrics = createMetrics();
   let broadcast: (e: CoordinatorEvent) => void = () => undefined;
   let coordinator: Coordinator;
   try {
-    coordinator = await Coordinator.start({ task, store, data: loadDigits(), metrics, log, onEvent: (e) => broadcast(e) });
+    coordinator = await Coordinator.start({ task, store, data: loadDigits(), metrics, log, attestation, onEvent: (e) => broadcast(e) });
   } catch (e) {
     await store.close();
     throw e;
@@ -103,5 +110,6 @@ export async function startCoordinator(opts: StartOptions): Promise<RunningCoord
   };
 }
 
-export { Coordinator, HttpError, type CoordinatorOptions, type CoordinatorMetrics, type CoordinatorEvent, type RejectionRecord, type ParticipantStatus } from './core.js';
+export { Coordinator, HttpError, type CoordinatorOptions, type CoordinatorMetrics, type CoordinatorEvent, type RejectionRecord, type ParticipantStatus, type JoinAnswer } from './core.js';
+export { AttestationError, JoinAttestation, type AttestationVerdict, type JoinAttestationOptions } from './attestation.js';
 export type { CoordinatorStore, RoundRowRecord, ParticipantRecord, RoundOpenRecord, RoundResultRecord } from './store.js';

@@ -182,6 +182,11 @@ export function createCoordinatorServer(opts: ServerOptions): CoordinatorServer 
         only('GET');
         sendJson(res, 200, c.roundInfo());
         return 'round';
+      case '/api/attest-nonce':
+        // A single-use nonce for the TPM quote of one join (docs/tpm.md, "Attestation at join").
+        only('GET');
+        sendJson(res, 200, c.attestation.issueNonce());
+        return 'attest-nonce';
       case '/api/status':
         only('GET');
         sendJson(res, 200, c.status());

@@ -5,7 +5,7 @@
  *
  * Databases:
  * - `meta`: the task (refused if a different task reuses the folder) and the round the task is at;
- * - `participants`: public key (hex) -> id, index, host, role, joined time;
+ * - `participants`: public key (hex) -> id, index, host, role, joined time, TPM attestation;
  * - `ledger`: [round, index] -> the accepted update envelope, exactly once (`ifNoExists`);
  * - `rounds`: round -> its opening (selection, model hash, open time);
  * - `results`: round -> the model after it, server momentum, reputation and the round's row (one
@@ -24,6 +24,12 @@ export interface ParticipantRecord {
   host: 'node' | 'browser';
   role: 'participant' | 'aggregator';
   joinedAt: number;
+  /** True once a join of this key carried a TPM quote that verified (absent in records written before). */
+  attested?: boolean;
+  /** TPM name (hex) of the attestation key of the last verified quote. */
+  ak?: string;
+  /** When the last verified quote came (epoch ms). */
+  attestedAt?: number;
 }
 
 /** A round's opening. */
@@ -96,6 +102,11 @@ export class CoordinatorStore {
   async addParticipant(rec: ParticipantRecord): Promise<ParticipantRecord> {
     const added = await this.participants.ifNoExists(rec.publicKey, () => { this.participants.put(rec.publicKey, rec); });
     return added ? rec : this.participants.get(rec.publicKey)!;
+  }
+
+  /** Replaces a known participant's record (same key, id and index), e.g. with a new TPM attestation. */
+  async updateParticipant(rec: ParticipantRecord): Promise<void> {
+    await this.participants.put(rec.publicKey, rec);
   }
 
   /** Records an accepted update; false when (round, index) already holds one (nothing is written). */
