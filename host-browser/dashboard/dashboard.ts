@@ -211,9 +211,12 @@ function cell(text: string, className?: string): HTMLTableCellElement {
 function renderSummary(s: Status): void {
   $('#task-name').textContent = s.task?.name ? `— ${s.task.name}` : '';
   const total = s.round.rounds ?? s.task?.rounds;
-  $('#round').textContent = s.round.round > 0 ? `${s.round.round} / ${total}` : `– / ${total}`;
-  $('#state').textContent = s.round.state === 'open' ? `open (${s.round.submitted.length} of ${s.round.selected.length} submitted)` : s.round.state;
-  $('#rule').textContent = s.task?.rule ?? '–';
+  const done = s.round.state === 'done';
+  // A DP task may end before its last round: the rounds run are the rows.
+  $('#round').textContent = done ? `${s.rows.length} / ${total}` : s.round.round > 0 ? `${s.round.round} / ${total}` : `– / ${total}`;
+  $('#state').textContent = s.round.state === 'open' ? `open (${s.round.submitted.length} of ${s.round.selected.length} submitted)`
+    : done && s.task?.dp && total !== undefined && s.rows.length < total ? 'done (privacy budget spent)' : s.round.state;
+  $('#rule').textContent = s.task?.dp ? `dp-fedavg (q ${s.task.dp.q}, noise ${s.task.dp.noiseMultiplier})` : s.task?.rule ?? '–';
   const last = s.rows[s.rows.length - 1];
   $('#accuracy').textContent = last ? `${last.accuracy.toFixed(3)} (round ${last.round})` : '–';
   const byCode = Object.entries(s.counts.rejectedByCode).map(([code, n]) => `${code} ${n}`).join(', ');

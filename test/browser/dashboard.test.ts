@@ -298,3 +298,39 @@ describe('dashboard: real coordinator, Node workers (one sign-flip attacker), Ch
     assert.equal((await readPage(page)).state, 'done');
   });
 });
+
+describe('dashboard: a differentially private task charts the privacy budget spent', { skip: chromiumSkip() }, () => {
+  test('epsilon per round on the ε chart, as the rows report it; screenshot', async (t) => {
+    const { spawnWorker } = await import('../coordinator-helpers.js');
+    const dir = await mkdtemp(join(tmpdir(), 'meshwork-dashboard-dp-'));
+    const dp = { q: 0.9, noiseMultiplier: 1.2, targetEpsilon: 6, delta: 1e-5 };
+    const c = await startCoordinator({ task: { name: 'digits-dp', rounds: 4, clip: 1, minParticipants: 3, roundTimeoutMs: 20_000, data: { shards: 3, alpha: 1 }, dp }, dir: join(dir, 'db'), port: 0, log: () => {} });
+    const context = await launchChromium();
+    const workers: ReturnType<typeof spawnWorker>[] = [];
+    try {
+      const page = await context.newPage();
+      await page.setViewportSize({ width: 1280, height: 900 });
+      await page.goto(`${c.url}/dashboard/`);
+      for (let i = 0; i < 3; i++) workers.push(spawnWorker(c.url, join(dir, `w${i}.pem`)));
+      const rows = await Promise.race([c.done, new Promise<never>((_, fail) => setTimeout(() => fail(new Error('DP task not done in 90 s')), 90_000))]);
+      assert.ok(rows.length >= 1 && rows.every((r) => r.epsilon !== null && r.epsilon > 0), JSON.stringify(rows.map((r) => r.epsilon)));
+      await page.waitForFunction((n) => document.body.dataset.rows === String(n) && document.body.dataset.state === 'done', rows.length, { timeout: 15_000 });
+      const r = await readPage(page);
+      assert.deepEqual(r.charts['chart-epsilon'], { canvas: true, hidden: false, legendRound: String(rows.length) });
+      assert.equal(r.epsilonNote, null, 'no "no differential privacy" note');
+      assert.equal(r.round, `${rows.length} / 4`);
+      const head = await page.evaluate(() => ({ state: document.querySelector('#state')!.textContent, rule: document.querySelector('#rule')!.textContent }));
+      assert.deepEqual(head, { state: rows.length < 4 ? 'done (privacy budget spent)' : 'done', rule: `dp-fedavg (q ${dp.q}, noise ${dp.noiseMultiplier})` });
+      const shown = await page.evaluate(() => document.querySelector('#chart-epsilon .u-legend .u-series:nth-child(2) .u-value')?.textContent ?? null);
+      assert.equal(Number(shown), Number(rows.at(-1)!.epsilon!.toFixed(3)), `legend shows ${shown}, the last row's epsilon is ${rows.at(-1)!.epsilon}`);
+      const shot = join(REPO, 'test-artifacts', 'dashboard-dp.png');
+      await page.screenshot({ path: shot, fullPage: true });
+      t.diagnostic(`epsilon per round: ${rows.map((x) => x.epsilon!.toFixed(3)).join(' ')}; screenshot: ${shot}`);
+    } finally {
+      for (const w of workers) w.child.kill('SIGKILL');
+      await context.close();
+      await c.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
