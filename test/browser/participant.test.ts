@@ -30,7 +30,7 @@ import { parseEnvelope } from '../../proofs/envelope.js';
 import { decodeUpdatePayload, parseTaskSpec, taskDimension, taskEncoding, taskSplit, trainAndEncode, type TaskSpec } from '../../runtime/fl/protocol.js';
 import { startCoordinator, type RunningCoordinator } from '../../host-node/coordinator/index.js';
 import { REPO, chromiumSkip, launchChromium } from './harness.js';
-import { until } from '../coordinator-helpers.js';
+import { getJson, until } from '../coordinator-helpers.js';
 
 const ROUNDS = 15;
 /**
@@ -380,7 +380,9 @@ describe('browser participants end to end: coordinator, 3 Node workers, 3 Chromi
     await coord.close();
     coord = await startCoordinator({ task: TASK, dir: joinPath(tmp, 'coordinator'), port: Number(new URL(url).port) });
     const restartedAt = Date.now();
-    const reopened = (await (await fetch(`${url}/api/round`)).json()) as { state: string; round: number; submitted: string[] };
+    // The first fetch after the restart may go out on a kept-alive socket of the old server ("other side
+    // closed"): a client retries a GET, so does the test.
+    const reopened = await until('the restarted coordinator answers /api/round', () => getJson<{ state: string; round: number; submitted: string[] }>(`${url}/api/round`), 10_000);
     await home.page.evaluate(() => {
       window.__mwHidden = false;
       document.dispatchEvent(new Event('visibilitychange'));
@@ -391,8 +393,8 @@ describe('browser participants end to end: coordinator, 3 Node workers, 3 Chromi
       coord.done,
       new Promise((_, fail) => { timer = setTimeout(() => fail(new Error(`training did not finish in 120 s${context()}`)), 120_000); }),
     ]).finally(() => clearTimeout(timer));
-    const status = (await (await fetch(`${url}/api/status`)).json()) as { rows: Report['rows']; participants: Report['participants'] };
-    const ledger = (await (await fetch(`${url}/api/ledger`)).json()) as Report['ledger'];
+    const status = await until('/api/status', () => getJson<{ rows: Report['rows']; participants: Report['participants'] }>(`${url}/api/status`), 10_000);
+    const ledger = await until('/api/ledger', () => getJson<Report['ledger']>(`${url}/api/ledger`), 10_000);
     const tabReports: Report['tabs'] = [];
     for (const t of tabs) {
       await until(`${t.name} says done`, async () => ((await log(t)).some((e) => e.state === 'done') ? true : undefined), 15_000, context);
