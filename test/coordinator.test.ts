@@ -254,7 +254,7 @@ describe('coordinator: a differentially private task (DP-FedAvg) spends its budg
     const workers: ReturnType<typeof spawnWorker>[] = [];
     try {
       for (let i = 0; i < 4; i++) workers.push(spawnWorker(coord.url, join(dir, `w${i}.pem`)));
-      const rows = await Promise.race([coord.done, new Promise<never>((_, fail) => setTimeout(() => fail(new Error('DP task not done in 90 s')), 90_000))]);
+      const rows = await Promise.race([coord.done, new Promise<never>((_, fail) => setTimeout(() => fail(new Error('DP task not done in 90 s')), 90_000).unref())]);
       t.diagnostic(`rows: ${rows.map((r) => `round ${r.round}: ${r.accepted.length} counted, accuracy ${r.accuracy.toFixed(3)}, epsilon ${r.epsilon!.toFixed(3)}`).join('; ')}`);
       assert.equal(rows.length, 3, `3 rounds fit the budget, ran ${rows.length}`);
       assert.ok(rows.some((r) => r.accepted.length > 0), 'some round counted sampled updates');

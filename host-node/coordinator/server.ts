@@ -289,9 +289,12 @@ export function createCoordinatorServer(opts: ServerOptions): CoordinatorServer 
   let pendingParticipants: CoordinatorEvent | undefined;
   let participantsTimer: NodeJS.Timeout | undefined;
   const send = (e: CoordinatorEvent, to: (id: string | null) => boolean) => {
+    const sockets: WebSocket[] = [];
+    for (const [ws, id] of ids) if (ws.readyState === ws.OPEN && to(id)) sockets.push(ws);
+    if (!sockets.length) return;
     // Encoded once, sent as a text frame to each socket (a string would be encoded again for every one).
     const data = Buffer.from(JSON.stringify(e));
-    for (const [ws, id] of ids) if (ws.readyState === ws.OPEN && to(id)) ws.send(data, { binary: false });
+    for (const ws of sockets) ws.send(data, { binary: false });
   };
   const flushParticipants = () => {
     clearTimeout(participantsTimer);

@@ -312,7 +312,7 @@ describe('dashboard: a differentially private task charts the privacy budget spe
       await page.setViewportSize({ width: 1280, height: 900 });
       await page.goto(`${c.url}/dashboard/`);
       for (let i = 0; i < 3; i++) workers.push(spawnWorker(c.url, join(dir, `w${i}.pem`)));
-      const rows = await Promise.race([c.done, new Promise<never>((_, fail) => setTimeout(() => fail(new Error('DP task not done in 90 s')), 90_000))]);
+      const rows = await Promise.race([c.done, new Promise<never>((_, fail) => setTimeout(() => fail(new Error('DP task not done in 90 s')), 90_000).unref())]);
       assert.ok(rows.length >= 1 && rows.every((r) => r.epsilon !== null && r.epsilon > 0), JSON.stringify(rows.map((r) => r.epsilon)));
       await page.waitForFunction((n) => document.body.dataset.rows === String(n) && document.body.dataset.state === 'done', rows.length, { timeout: 15_000 });
       const r = await readPage(page);
