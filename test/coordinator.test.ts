@@ -280,3 +280,41 @@ describe('coordinator: a differentially private task (DP-FedAvg) spends its budg
     }
   });
 });
+
+describe('coordinator: a round short of updates at its deadline opens again and keeps what came', () => {
+  it('the early update is kept (moved to the new selection) and the aggregate is bit-exact FedAvg of all three', async () => {
+    const { parseEnvelope } = await import('../proofs/envelope.js');
+    const { decodeUpdatePayload, parseTaskSpec, taskEncoding } = await import('../runtime/fl/protocol.js');
+    const { FedAvg } = await import('../runtime/fl/strategy.js');
+    const { serverStep } = await import('../runtime/fl/simulate.js');
+    const dir = await mkdtemp(join(tmpdir(), 'meshwork-reopen-'));
+    const log: string[] = [];
+    const task = { name: 'reopen', rounds: 1, rule: 'fedavg' as const, minParticipants: 3, minSubmissions: 2, roundTimeoutMs: 800, data: { shards: 3, alpha: 0.5 } };
+    const coord = await startCoordinator({ task, dir, port: 0, log: (l) => log.push(l) });
+    const ps: TestParticipant[] = [];
+    try {
+      for (let i = 0; i < 3; i++) ps.push(await new TestParticipant(coord.url).join());
+      ps[1]!.hold.add(1);
+      ps[2]!.hold.add(1);
+      const before = new Float32Array(await (await fetch(`${coord.url}/api/model`)).arrayBuffer());
+      for (const p of ps) p.connect();
+      await until('round 1 opens again at its deadline', () => log.find((l) => /round 1: 1 of 2 needed updates at the deadline; open again/.test(l)), 10_000, () => log.join('\n'));
+      await Promise.all([ps[1]!.release(1), ps[2]!.release(1)]);
+      const rows = await coord.done;
+      assert.deepEqual(rows[0]!.accepted.slice().sort(), ps.map((p) => p.id).sort());
+      const t = parseTaskSpec(task), enc = taskEncoding(t), d = before.length;
+      const results = ps.map((p) => {
+        const u = decodeUpdatePayload(parseEnvelope(p.acked.get(1)!).payload, d, enc, t.maxSamples);
+        return { id: p.id, values: u.values, samples: u.samples };
+      });
+      const params = before.slice(), velocity = new Float32Array(d);
+      serverStep(params, velocity, new FedAvg().aggregateRound(1, results, [], enc, d).update, t.serverLr, t.serverMomentum);
+      const after = new Uint8Array(await (await fetch(`${coord.url}/api/model`)).arrayBuffer());
+      assert.ok(Buffer.from(after).equals(Buffer.from(params.buffer)), 'the new model is FedAvg of the three updates, bit for bit');
+    } finally {
+      for (const p of ps) p.close();
+      await coord.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
