@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { fromHex, ownBytes, toHex, utf8 } from '../proofs/bytes.js';
 import { generateIdentity, type Identity } from '../proofs/ed25519.js';
+import type { HybridIdentity } from '../proofs/hybrid.js';
 import { sealEnvelope } from '../proofs/envelope.js';
 import { loadDigits } from '../host-node/data.js';
 import { encodeUpdatePayload, taskSplit, trainAndEncode, type RoundInfo, type TaskSpec } from '../runtime/fl/protocol.js';
@@ -55,7 +56,7 @@ export class TestParticipant {
   index = -1;
   task!: TaskSpec;
   taskId!: Uint8Array;
-  identity!: Identity;
+  identity!: Identity | HybridIdentity;
   sequence = 1;
   /** Envelopes the coordinator acknowledged, by round. */
   readonly acked = new Map<number, Uint8Array>();
@@ -69,12 +70,13 @@ export class TestParticipant {
 
   constructor(public base: string) {}
 
-  async join(identity?: Identity): Promise<this> {
+  /** Joins; `extra` adds fields to the join request (e.g. `mlDsaPublicKey` with a hybrid identity). */
+  async join(identity?: Identity | HybridIdentity, extra: Record<string, unknown> = {}): Promise<this> {
     this.identity = identity ?? await generateIdentity();
     const t = await getJson<{ task: TaskSpec; taskId: string }>(`${this.base}/api/task`);
     this.task = t.task;
     this.taskId = fromHex(t.taskId);
-    const env = await sealEnvelope({ kind: 'control', task: this.taskId, round: 0, sequence: 0, payload: utf8(JSON.stringify({ op: 'join', host: 'node', role: 'participant' })) }, this.identity);
+    const env = await sealEnvelope({ kind: 'control', task: this.taskId, round: 0, sequence: 0, payload: utf8(JSON.stringify({ op: 'join', host: 'node', role: 'participant', ...extra })) }, this.identity);
     const res = await postBytes(`${this.base}/api/join`, env);
     if (res.status !== 200) throw new Error(`join: ${res.status} ${JSON.stringify(res.body)}`);
     this.id = res.body.id as string;

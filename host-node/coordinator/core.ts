@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { toHex } from '../../proofs/bytes.js';
 import { verifyBatch, type SignedItem } from '../../proofs/batch.js';
+import { MLDSA65_PUBLIC_KEY_BYTES, verifyHybridDetailed } from '../../proofs/hybrid.js';
 import type { Rejection } from '../../proofs/ed25519.js';
 import { EnvelopeError, parseEnvelope, ReplayGuard, taskId, type Envelope } from '../../proofs/envelope.js';
 import type { Dataset } from '../../runtime/fl/data.js';
@@ -345,14 +346,47 @@ export class Coordinator {
       throw refusal(e);
     }
     if (env.kind !== kind) throw new HttpError(400, 'kind', 'kind', `expected a '${kind}' envelope, got '${env.kind}'`);
-    if (env.alg !== 'ed25519') throw new HttpError(400, 'alg', 'alg', 'this coordinator takes Ed25519-signed envelopes (hybrid needs an ML-DSA key registered at join, not supported yet)');
     if (toHex(env.task) !== this.taskIdHex) throw new HttpError(409, 'task', 'task', `envelope is for task ${toHex(env.task)}, this coordinator runs ${this.taskIdHex} ('${this.task.name}')`);
-    return { env, who: this.byKey.get(toHex(env.sender)) };
+    const who = this.byKey.get(toHex(env.sender));
+    // A participant that registered an ML-DSA-65 key signs every envelope hybrid: no downgrade to Ed25519.
+    if (who?.mlDsaPublicKey && env.alg !== 'hybrid') throw new HttpError(400, 'alg', 'alg', `${who.id} registered an ML-DSA-65 key: its envelopes must be hybrid (Ed25519 + ML-DSA-65)`);
+    return { env, who };
   }
 
-  private async checkSignature(env: Envelope): Promise<void> {
-    const why = await this.verifier.verify({ publicKey: env.sender, message: env.signed, signature: env.signature });
+  /**
+   * Verifies an envelope's signature: Ed25519 in micro-batches; a hybrid one with the ML-DSA-65 key given
+   * (at join) or registered (afterwards), both parts required.
+   */
+  private async checkSignature(env: Envelope, mlDsaPublicKey?: Uint8Array): Promise<void> {
+    let why: string | undefined;
+    if (env.alg === 'hybrid') {
+      const key = mlDsaPublicKey ?? this.mlDsaKeyOf(env.sender);
+      if (!key) throw new HttpError(400, 'alg', 'alg', 'a hybrid envelope needs an ML-DSA-65 key registered at join (payload.mlDsaPublicKey of a hybrid-signed join)');
+      why = await verifyHybridDetailed({ publicKey: env.sender, mlDsaPublicKey: key }, env.signed, env.signature);
+    } else {
+      why = await this.verifier.verify({ publicKey: env.sender, message: env.signed, signature: env.signature });
+    }
     if (why) throw new HttpError(401, 'signature', 'signature', `signature does not verify (${why})`);
+  }
+
+  private mlDsaKeyOf(sender: Uint8Array): Uint8Array | undefined {
+    const b64 = this.byKey.get(toHex(sender))?.mlDsaPublicKey;
+    return b64 ? new Uint8Array(Buffer.from(b64, 'base64')) : undefined;
+  }
+
+  /** The ML-DSA-65 key of a join request, checked: base64 of exactly 1,952 bytes. */
+  private joinMlDsaKey(env: Envelope, req: JoinRequest): Uint8Array | undefined {
+    if (req.mlDsaPublicKey === undefined) {
+      if (env.alg === 'hybrid') throw new HttpError(400, 'ml-dsa-key', 'payload.mlDsaPublicKey', 'a hybrid-signed join must carry its ML-DSA-65 public key (payload.mlDsaPublicKey, base64)');
+      return undefined;
+    }
+    if (typeof req.mlDsaPublicKey !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(req.mlDsaPublicKey)) throw new HttpError(400, 'ml-dsa-key', 'payload.mlDsaPublicKey', 'mlDsaPublicKey must be a base64 string');
+    const key = new Uint8Array(Buffer.from(req.mlDsaPublicKey, 'base64'));
+    if (key.length !== MLDSA65_PUBLIC_KEY_BYTES) throw new HttpError(400, 'ml-dsa-key', 'payload.mlDsaPublicKey', `an ML-DSA-65 public key has ${MLDSA65_PUBLIC_KEY_BYTES} bytes, got ${key.length}`);
+    if (env.alg !== 'hybrid') throw new HttpError(400, 'alg', 'alg', 'a join that registers an ML-DSA-65 key must itself be hybrid-signed with it');
+    const known = this.byKey.get(toHex(env.sender))?.mlDsaPublicKey;
+    if (known && known !== Buffer.from(key).toString('base64')) throw new HttpError(409, 'ml-dsa-key', 'payload.mlDsaPublicKey', 'this participant registered another ML-DSA-65 key (keys are not rotated)');
+    return key;
   }
 
   /** A join: a signed `control` envelope (round 0) whose payload is a {@link JoinRequest}. */
@@ -376,7 +410,8 @@ export class Coordinator {
       if (typeof req !== 'object' || req === null || req.op !== 'join') throw new HttpError(400, 'op', 'payload.op', `join payload must have op 'join'`);
       if (req.host !== 'node' && req.host !== 'browser') throw new HttpError(400, 'host', 'payload.host', `host must be 'node' or 'browser', got ${JSON.stringify(req.host)}`);
       if (req.role !== 'participant' && req.role !== 'aggregator') throw new HttpError(400, 'role', 'payload.role', `role must be 'participant' or 'aggregator', got ${JSON.stringify(req.role)}`);
-      await this.checkSignature(env);
+      const mlDsaKey = this.joinMlDsaKey(env, req);
+      await this.checkSignature(env, mlDsaKey);
       // The quote must bind the key that signed this envelope and a nonce issued here (used up now).
       const verdict = await this.attestation.verify(req, env.sender);
       who = await this.admit(env, req, verdict);
@@ -396,17 +431,19 @@ export class Coordinator {
     const next = this.joining.then(async () => {
       let who = this.byKey.get(toHex(env.sender));
       const attested = verdict.attested ? { attested: true, ak: verdict.ak, attestedAt: this.now() } : {};
+      const mlDsa = req.mlDsaPublicKey !== undefined ? { mlDsaPublicKey: req.mlDsaPublicKey } : {};
       const note = verdict.attested ? `TPM-attested, AK ${verdict.ak!.slice(0, 16)}..., PCRs ${verdict.pcrs!.join(',')}` : 'not attested';
       if (!who) {
         if (this.byKey.size >= this.task.maxParticipants) throw new HttpError(403, 'full', null, `the task admits ${this.task.maxParticipants} participants and has them`);
         const index = this.byKey.size;
-        const rec: ParticipantRecord = { id: participantId(index), index, publicKey: toHex(env.sender), host: req.host, role: req.role, joinedAt: this.now(), ...attested };
+        const rec: ParticipantRecord = { id: participantId(index), index, publicKey: toHex(env.sender), host: req.host, role: req.role, joinedAt: this.now(), ...attested, ...mlDsa };
         who = await this.store.addParticipant(rec);
         this.addKnown(who);
         this.log(`${who.id} joined (${who.host} ${who.role}, ${note})`);
         this.emitParticipants();
-      } else if (verdict.attested) {
-        const rec: ParticipantRecord = { ...who, ...attested };
+      } else if (verdict.attested || (mlDsa.mlDsaPublicKey && !who.mlDsaPublicKey)) {
+        // A later quote replaces the AK; a first ML-DSA-65 key is registered (hybrid from now on).
+        const rec: ParticipantRecord = { ...who, ...attested, ...mlDsa };
         await this.store.updateParticipant(rec);
         this.addKnown(rec);
         who = rec;

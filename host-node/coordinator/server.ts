@@ -129,7 +129,8 @@ export function createCoordinatorServer(opts: ServerOptions): CoordinatorServer 
   const { coordinator: c, metrics, log } = opts;
   const webRoot = resolve(opts.webRoot);
   const submitLimit = 72 + 40 + 4 * c.d + 3373;
-  const joinLimit = 72 + 4096 + 3373;
+  // A join carries its JSON request: with an ML-DSA-65 key (2,604 base64 characters) and a TPM quote.
+  const joinLimit = 72 + 8192 + 3373;
   const started = Date.now();
 
   async function serveFile(res: ServerResponse, root: string, rel: string, cache: string): Promise<void> {

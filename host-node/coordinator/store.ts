@@ -30,6 +30,8 @@ export interface ParticipantRecord {
   ak?: string;
   /** When the last verified quote came (epoch ms). */
   attestedAt?: number;
+  /** ML-DSA-65 public key (base64) registered at join: its envelopes are all hybrid. */
+  mlDsaPublicKey?: string;
 }
 
 /** A round's opening. */

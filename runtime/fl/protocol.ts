@@ -285,6 +285,12 @@ export interface JoinRequest {
   host: 'node' | 'browser';
   role: 'participant' | 'aggregator';
   /**
+   * The participant's ML-DSA-65 public key (base64, 1,952 bytes) for hybrid (Ed25519 + ML-DSA-65)
+   * envelopes; the join itself must then be hybrid-signed with it. Once registered, every envelope of this
+   * participant must be hybrid (no downgrade).
+   */
+  mlDsaPublicKey?: string;
+  /**
    * TPM evidence (docs/tpm.md, "Attestation at join"); left out by a participant without a TPM. A TPM 2.0
    * quote over SHA-256 PCRs whose qualifying data is SHA-256("meshwork/tpm-quote/v1" || 0x00 || the
    * envelope's sender key || nonce), signed by the attestation key (AK) whose public area is `akPublic`.
