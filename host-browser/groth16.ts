@@ -8,6 +8,9 @@ import { wrap, type Remote } from 'comlink';
 import { ARTIFACT_FILES, checkProveInput, type ProofWithSignals, type ProveInput } from '../proofs/groth16.js';
 import type { BrowserGroth16WorkerApi } from './groth16-worker.js';
 
+// What a participant needs besides the prover; here so that one lazy import (participant.ts) brings it all.
+export { bindingOf, chunksOf } from '../proofs/groth16.js';
+
 /**
  * The URLs of the committed artifacts, resolved against this module. Bundlers that understand
  * `new URL(literal, import.meta.url)` (vite, webpack 5) copy the files into the build.

@@ -25,10 +25,11 @@ import { fromHex, toHex, utf8 } from '../proofs/bytes.js';
 import type { Identity } from '../proofs/ed25519.js';
 import { sealEnvelope, taskId } from '../proofs/envelope.js';
 import type { Dataset } from '../runtime/fl/data.js';
-import { encodeUpdatePayload, taskSplit, type JoinRequest, type RoundInfo, type TaskSpec } from '../runtime/fl/protocol.js';
+import { encodeUpdatePayload, proofBound, proofChunks, taskSplit, type JoinRequest, type RoundInfo, type TaskSpec, type UpdateProof } from '../runtime/fl/protocol.js';
 import { loadDigits } from './data.js';
 import { loadOrCreateIdentity } from './keystore.js';
 import type { ParticipantWorkerApi } from './participant-worker.js';
+import type { BrowserGroth16Prover } from './groth16.js';
 
 /** What a participant is doing. */
 export type ParticipantState = 'joining' | 'waiting' | 'training' | 'submitting' | 'submitted' | 'paused' | 'done' | 'error';
@@ -46,7 +47,7 @@ export interface StateDetail {
 /** Detail of a `progress` event: `phase` of `round` is `fraction` (0..1) done. */
 export interface ProgressDetail {
   round: number;
-  phase: 'data' | 'model' | 'training' | 'submitting';
+  phase: 'data' | 'model' | 'training' | 'proving' | 'submitting';
   fraction: number;
 }
 
@@ -297,6 +298,8 @@ class BrowserParticipant extends EventTarget implements Participant {
   private worker: Worker | undefined;
   private api: Remote<ParticipantWorkerApi> | undefined;
   private workerFailed: Promise<never> | undefined;
+  /** Proofs tasks: the Groth16 prover (a Web Worker), loaded by the first round that needs proofs. */
+  private prover: Promise<BrowserGroth16Prover> | undefined;
   /** The round left unfinished before this page started (0: none), and whether it was resumed yet. */
   private resumeRound = 0;
   private ticking = false;
@@ -746,7 +749,9 @@ class BrowserParticipant extends EventTarget implements Participant {
       const { values } = await Promise.race([api.train({ task: this.task!, params, data: this.data!, index: this.index, round: r }), this.workerFailed!]);
       if (this.stopped) return;
       this.progressOf('training', 1, r);
-      const payload = encodeUpdatePayload({ model: fromHex(sha), samples: this.data!.n, values });
+      const proofs = this.task!.proofs ? await this.prove(r, values) : undefined;
+      if (this.stopped) return;
+      const payload = encodeUpdatePayload({ model: fromHex(sha), samples: this.data!.n, values, ...(proofs ? { proofs } : {}) });
       const sequence = await this.nextSequence();
       const envelope = await sealEnvelope({ kind: 'update', task: this.taskIdBytes!, round: r, sequence, payload }, this.identity!);
       await this.save({ phase: 'trained', envelope });
@@ -758,6 +763,34 @@ class BrowserParticipant extends EventTarget implements Participant {
       await this.save({ phase: 'failed', envelope: undefined }).catch(() => undefined);
       this.setState('waiting', { round: r });
     }
+  }
+
+  /**
+   * A proofs task: proves the round's chosen chunks (proofChunks) of the encoded update. The prover, its Web
+   * Worker, snarkjs and the circuit artifacts are a separate chunk of the embed, fetched here on first use:
+   * a page in a task without proofs never loads them.
+   */
+  private async prove(r: number, values: Int32Array): Promise<UpdateProof[]> {
+    const want = proofChunks(this.task!, r, this.index);
+    this.progressOf('proving', 0, r);
+    const g = await import('./groth16.js');
+    if (!this.prover) {
+      const p = g.createGroth16Prover();
+      this.prover = p;
+      p.catch(() => { if (this.prover === p) this.prover = undefined; });
+    }
+    const prover = await this.prover;
+    const chunks = g.chunksOf(values);
+    const bound = proofBound(this.task!);
+    const out: UpdateProof[] = [];
+    for (const [k, chunk] of want.entries()) {
+      if (this.stopped) break;
+      const bind = g.bindingOf({ task: this.taskIdBytes!, round: r, sender: this.identity!.publicKey, chunk });
+      const { proof, publicSignals } = await prover.prove({ x: chunks[chunk]!, bound, bind });
+      out.push({ chunk, publicSignals, proof });
+      this.progressOf('proving', (k + 1) / want.length, r);
+    }
+    return out;
   }
 
   /** The round's model, checked against the SHA-256 the coordinator announced; sha undefined when stale. */
@@ -840,6 +873,8 @@ class BrowserParticipant extends EventTarget implements Participant {
     this.worker?.terminate();
     this.worker = undefined;
     this.api = undefined;
+    void this.prover?.then((p) => p.dispose(), () => undefined);
+    this.prover = undefined;
     for (const c of this.cleanups.splice(0)) c();
     this.db?.close();
   }

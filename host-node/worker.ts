@@ -19,13 +19,14 @@ import type { Identity } from '../proofs/ed25519.js';
 import { sealEnvelope } from '../proofs/envelope.js';
 import { attackByName, type Attack } from '../runtime/fl/attacks.js';
 import { parseDigits, type Dataset } from '../runtime/fl/data.js';
-import { encodeForSubmit, encodeUpdatePayload, localJob, taskSplit, type JoinRequest, type RoundInfo, type TaskSpec } from '../runtime/fl/protocol.js';
+import { encodeForSubmit, encodeUpdatePayload, localJob, proofBound, proofChunks, taskSplit, type JoinRequest, type RoundInfo, type TaskSpec, type UpdateProof } from '../runtime/fl/protocol.js';
 import { Rng, STREAMS } from '../runtime/fl/rng.js';
 import type { PoolWorkerApi } from '../runtime/threads/worker-api.js';
 import { buildJoinAttestation, DEFAULT_ATTEST_PCRS, openJoinAttester, retryTpm, tpmStateDirFor, withTpmLock, type JoinEvidence } from './attest-join.js';
 import { loadDigits } from './data.js';
 import { ready } from './index.js';
 import { loadOrCreateIdentity } from './keystore.js';
+import type { Groth16Prover } from './groth16.js';
 
 /** Options of {@link runWorker}. */
 export interface WorkerOptions {
@@ -67,6 +68,7 @@ export interface WorkerOptions {
 export type WorkerEvent =
   | { type: 'attestation'; status: 'quoted' | 'skipped' | 'refused'; ak?: string; pcrs?: number[]; ms?: number; reason?: string }
   | { type: 'joined'; id: string; index: number; shard: number; examples: number; attested: boolean; ak?: string }
+  | { type: 'proved'; round: number; chunk: number; done: number; of: number; ms: number }
   | { type: 'accepted'; round: number; sha256: string; status: 202 | 409; ms: number }
   | { type: 'refused'; round: number; status: number; code: string; message: string }
   | { type: 'done'; rounds: number; accepted: number };
@@ -225,6 +227,34 @@ export async function runWorker(opts: WorkerOptions): Promise<{ id: string; acce
   let accepted = 0;
   let sequence = Date.now() * 1000; // increases across restarts without being stored
   let finished = false;
+  let prover: Promise<Groth16Prover> | undefined;
+
+  /**
+   * A proofs task: proves the round's chosen chunks (proofChunks) of the encoded update on the Groth16 worker
+   * thread, one after another. snarkjs and the prover load on the first call (a task without proofs never loads them).
+   */
+  async function proveChunks(r: number, values: Int32Array): Promise<UpdateProof[]> {
+    const want = proofChunks(task, r, joined.index);
+    const [node, g] = await Promise.all([import('./groth16.js'), import('../proofs/groth16.js')]);
+    if (!prover) {
+      prover = node.createGroth16Prover();
+      prover.catch(() => { prover = undefined; });
+    }
+    const p = await prover;
+    const chunks = g.chunksOf(values);
+    const bound = proofBound(task);
+    const out: UpdateProof[] = [];
+    for (const [k, chunk] of want.entries()) {
+      const t = performance.now();
+      const bind = g.bindingOf({ task: taskBytes, round: r, sender: identity.publicKey, chunk });
+      const { proof, publicSignals } = await p.prove({ x: chunks[chunk]!, bound, bind });
+      out.push({ chunk, publicSignals, proof });
+      const ms = performance.now() - t;
+      log(`${me}: round ${r}: proved chunk ${chunk} (${k + 1} of ${want.length}) in ${ms.toFixed(0)} ms`);
+      emit({ type: 'proved', round: r, chunk, done: k + 1, of: want.length, ms });
+    }
+    return out;
+  }
 
   async function work(info: RoundInfo): Promise<void> {
     if (info.state !== 'open' || !info.selected.includes(me) || info.submitted.includes(me) || handled.has(info.round)) return;
@@ -243,7 +273,8 @@ export async function runWorker(opts: WorkerOptions): Promise<{ id: string; acce
     let update = await api.trainLocal(localJob(task, params, data, joined.index, r));
     if (attack) update = attack.craft(update, [update], { n: info.selected.length, f: 1, rng: new Rng(task.seed, STREAMS.attack, 2 + joined.index, r) });
     const values = encodeForSubmit(task, update, joined.index, r);
-    const payload = encodeUpdatePayload({ model: fromHex(sha, 'model'), samples: data.n, values });
+    const proofs = task.proofs ? await proveChunks(r, values) : undefined;
+    const payload = encodeUpdatePayload({ model: fromHex(sha, 'model'), samples: data.n, values, ...(proofs ? { proofs } : {}) });
     const env = await sealEnvelope({ kind: 'update', task: taskBytes, round: r, sequence: ++sequence, payload }, identity);
     const envSha = createHash('sha256').update(env).digest('hex');
     const trainedMs = performance.now() - t0;
@@ -257,7 +288,7 @@ export async function runWorker(opts: WorkerOptions): Promise<{ id: string; acce
       }
       if (sub.status === 202 || (sub.status === 409 && err?.code === 'duplicate')) {
         accepted++;
-        log(`${me}: round ${r}: trained in ${(trainedMs / 1000).toFixed(2)} s; ${sub.status === 202 ? 'accepted' : 'already in the ledger'} (${sub.status}) in ${(performance.now() - t1).toFixed(0)} ms`);
+        log(`${me}: round ${r}: trained${task.proofs ? ' and proved' : ''} in ${(trainedMs / 1000).toFixed(2)} s; ${sub.status === 202 ? 'accepted' : 'already in the ledger'} (${sub.status}) in ${(performance.now() - t1).toFixed(0)} ms`);
         emit({ type: 'accepted', round: r, sha256: envSha, status: sub.status as 202 | 409, ms: performance.now() - t1 });
         return;
       }
@@ -319,6 +350,7 @@ export async function runWorker(opts: WorkerOptions): Promise<{ id: string; acce
     });
   } finally {
     await thread.terminate();
+    if (prover) await prover.then((p) => p.dispose(), () => undefined);
   }
   log(`${me}: task done; ${accepted} of my updates accepted`);
   emit({ type: 'done', rounds: task.rounds, accepted });

@@ -186,3 +186,66 @@ export function parseVerificationKey(vk: unknown): ParsedKey {
     ic: k.IC.map((p, i) => parseG1(`vk.IC[${i}]`, p)),
   };
 }
+
+/** Bytes of a proof in meshwork's compact binary form: A (x, y), B (x.c0, x.c1, y.c0, y.c1), C (x, y), 32-byte big-endian coordinates. */
+export const PROOF_BYTES = 8 * 32;
+/** Bytes of the public signals in binary form: [commitment, bound, bind], 32-byte big-endian each. */
+export const SIGNALS_BYTES = 32 * PUBLIC_SIGNALS.length;
+
+function put32(out: Uint8Array, offset: number, v: bigint): void {
+  for (let i = 31; i >= 0; i--, v >>= 8n) out[offset + i] = Number(v & 0xffn);
+}
+
+function get32(bytes: Uint8Array, offset: number): bigint {
+  let v = 0n;
+  for (let i = 0; i < 32; i++) v = (v << 8n) | BigInt(bytes[offset + i]!);
+  return v;
+}
+
+/**
+ * A proof in the compact binary form ({@link PROOF_BYTES} bytes; affine points, z dropped).
+ * @throws TypeError / RangeError naming `${where}.pi_a` etc. (see {@link parseProof}).
+ */
+export function proofToBytes(proof: unknown, where = 'proof'): Uint8Array {
+  const p = parseProof(proof, where);
+  const out = new Uint8Array(PROOF_BYTES);
+  [p.a[0], p.a[1], p.b[0][0], p.b[0][1], p.b[1][0], p.b[1][1], p.c[0], p.c[1]].forEach((v, i) => put32(out, 32 * i, v));
+  return out;
+}
+
+/**
+ * A proof from its compact binary form, as snarkjs JSON (z = 1). Coordinates are checked to lie in [0, q);
+ * curve membership is the verifier's job.
+ * @throws RangeError naming `${where}` for a wrong length or `${where}.pi_a[0]` etc. for a coordinate >= q.
+ */
+export function proofFromBytes(bytes: Uint8Array, where = 'proof'): Groth16Proof {
+  if (bytes.length !== PROOF_BYTES) throw new RangeError(`${where} must be ${PROOF_BYTES} bytes, got ${bytes.length}`);
+  const v = (i: number, field: string) => parseField(`${where}.${field}`, get32(bytes, 32 * i), BASE_FIELD).toString();
+  return {
+    pi_a: [v(0, 'pi_a[0]'), v(1, 'pi_a[1]'), '1'],
+    pi_b: [[v(2, 'pi_b[0][0]'), v(3, 'pi_b[0][1]')], [v(4, 'pi_b[1][0]'), v(5, 'pi_b[1][1]')], ['1', '0']],
+    pi_c: [v(6, 'pi_c[0]'), v(7, 'pi_c[1]'), '1'],
+    protocol: 'groth16',
+    curve: 'bn128',
+  };
+}
+
+/**
+ * Public signals in binary form ({@link SIGNALS_BYTES} bytes).
+ * @throws TypeError / RangeError naming `${where}[i]`.
+ */
+export function signalsToBytes(signals: unknown, where = 'publicSignals'): Uint8Array {
+  const s = parsePublicSignals(signals, PUBLIC_SIGNALS.length, where);
+  const out = new Uint8Array(SIGNALS_BYTES);
+  s.forEach((v, i) => put32(out, 32 * i, v));
+  return out;
+}
+
+/**
+ * Public signals from binary form, as decimal strings, each checked to lie in [0, r).
+ * @throws RangeError naming `${where}` or `${where}[i]`.
+ */
+export function signalsFromBytes(bytes: Uint8Array, where = 'publicSignals'): string[] {
+  if (bytes.length !== SIGNALS_BYTES) throw new RangeError(`${where} must be ${SIGNALS_BYTES} bytes, got ${bytes.length}`);
+  return PUBLIC_SIGNALS.map((_, i) => parseField(`${where}[${i}]`, get32(bytes, 32 * i), FIELD_ORDER).toString());
+}

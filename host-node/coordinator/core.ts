@@ -13,7 +13,7 @@ import type { Rejection } from '../../proofs/ed25519.js';
 import { EnvelopeError, parseEnvelope, ReplayGuard, taskId, type Envelope } from '../../proofs/envelope.js';
 import type { Dataset } from '../../runtime/fl/data.js';
 import { Mlp } from '../../runtime/fl/model.js';
-import { decodeUpdatePayload, PayloadError, taskDimension, taskEncoding, taskSplit, type CoordinatorEvent, type JoinRequest, type RoundInfo, type Status, type StatusParticipant, type StatusRejection, type TaskSpec } from '../../runtime/fl/protocol.js';
+import { decodeUpdatePayload, PayloadError, proofBound, proofChunks, UPDATE_PROOF_BYTES, type UpdateProof, taskDimension, taskEncoding, taskSplit, type CoordinatorEvent, type JoinRequest, type RoundInfo, type Status, type StatusParticipant, type StatusRejection, type TaskSpec } from '../../runtime/fl/protocol.js';
 import { Rng, STREAMS } from '../../runtime/fl/rng.js';
 import { detect, participantId, serverStep } from '../../runtime/fl/simulate.js';
 import { RdpAccountant } from '../../runtime/fl/accountant.js';
@@ -21,6 +21,13 @@ import { DpFedAvg } from '../../runtime/fl/dp.js';
 import { strategyByName, type EncodedUpdate, type Encoding, type Failure, type Strategy } from '../../runtime/fl/strategy.js';
 import { AttestationError, JoinAttestation, type AttestationVerdict } from './attestation.js';
 import { bytesOf, f32Of, type CoordinatorStore, type ParticipantRecord, type RoundRowRecord } from './store.js';
+import type { Groth16Artifacts } from '../../proofs/groth16.js';
+
+/** What checking proofs on updates needs: proofs/groth16.ts (snarkjs, the verifier) and the artifacts, loaded on first use. */
+interface ProofKit {
+  g: typeof import('../../proofs/groth16.js');
+  artifacts: Groth16Artifacts;
+}
 
 /** A refused request: HTTP status, a machine-readable code and the field at fault. */
 export class HttpError extends Error {
@@ -199,6 +206,8 @@ export class Coordinator {
   /** DP tasks: the privacy accountant (one step per applied round) and the open round's DP-FedAvg release. */
   private readonly accountant: RdpAccountant | undefined;
   private dpRound: DpFedAvg | undefined;
+  /** Proofs tasks: the Groth16 verifier and artifacts, loaded by the first update. */
+  private proofKit: Promise<ProofKit> | undefined;
 
   private constructor(private readonly opts: CoordinatorOptions) {
     this.task = opts.task;
@@ -341,7 +350,7 @@ export class Coordinator {
   private async openEnvelope(bytes: Uint8Array, kind: Envelope['kind']): Promise<{ env: Envelope; who: ParticipantRecord | undefined }> {
     let env: Envelope;
     try {
-      env = parseEnvelope(bytes, { maxPayload: 40 + 4 * this.d });
+      env = parseEnvelope(bytes, { maxPayload: 40 + 4 * this.d + (this.task.proofs ? 4 + this.task.proofs.chunks * UPDATE_PROOF_BYTES : 0) });
     } catch (e) {
       throw refusal(e);
     }
@@ -351,6 +360,59 @@ export class Coordinator {
     // A participant that registered an ML-DSA-65 key signs every envelope hybrid: no downgrade to Ed25519.
     if (who?.mlDsaPublicKey && env.alg !== 'hybrid') throw new HttpError(400, 'alg', 'alg', `${who.id} registered an ML-DSA-65 key: its envelopes must be hybrid (Ed25519 + ML-DSA-65)`);
     return { env, who };
+  }
+
+  /**
+   * Loads proofs/groth16.ts and the committed artifacts (host-node/groth16.ts) on the first update of a proofs
+   * task. Dynamic imports: a coordinator whose task has no proofs never loads snarkjs.
+   */
+  private loadProofKit(): Promise<ProofKit> {
+    if (!this.proofKit) {
+      const kit = (async () => {
+        const [g, node] = await Promise.all([import('../../proofs/groth16.js'), import('../groth16.js')]);
+        return { g, artifacts: await node.readArtifacts() };
+      })();
+      this.proofKit = kit;
+      kit.catch(() => { if (this.proofKit === kit) this.proofKit = undefined; });
+    }
+    return this.proofKit;
+  }
+
+  /**
+   * A proofs task's checks of an update's proofs (docs/coordinator.md, "Proofs on updates"): one per chunk
+   * {@link proofChunks} picks for this sender and round, in that order; each with B = {@link proofBound},
+   * bind = bindingOf(this envelope's task id, round, sender key, chunk), and c = Poseidon(pack(x)) of that
+   * chunk of the values received; then all of the update's proofs in one batch verification.
+   * @throws HttpError 422 'proof' naming the field (`proofs`, `proofs[i].chunk`, `.bound`, `.bind`, `.commitment`, `proofs[i]`).
+   */
+  private async checkProofs(env: Envelope, who: ParticipantRecord, values: Int32Array, proofs: UpdateProof[] | undefined): Promise<void> {
+    const want = proofChunks(this.task, env.round, who.index);
+    const fail = (field: string, message: string) => new HttpError(422, 'proof', field, message);
+    if (!proofs?.length) throw fail('proofs', `task '${this.task.name}' requires proofs for chunks ${want.join(', ')} of ${who.id}'s round ${env.round} update; it carries none`);
+    if (proofs.length !== want.length) throw fail('proofs', `the update carries ${proofs.length} proofs; the task requires ${want.length} (chunks ${want.join(', ')})`);
+    proofs.forEach((p, i) => {
+      if (p.chunk !== want[i]) throw fail(`proofs[${i}].chunk`, `proof ${i} is for chunk ${p.chunk}; ${who.id}'s round ${env.round} update must prove chunks ${want.join(', ')} in that order`);
+    });
+    // Copies of the chunks now: the row is this participant's, but the awaits below must not read a reused matrix.
+    const chunks = proofs.map((p) => {
+      const c = new Int32Array(64);
+      c.set(values.subarray(p.chunk * 64, Math.min(values.length, (p.chunk + 1) * 64)));
+      return c;
+    });
+    const { g, artifacts } = await this.loadProofKit();
+    const bound = proofBound(this.task);
+    for (let i = 0; i < proofs.length; i++) {
+      const p = proofs[i]!;
+      const { commitment, bound: b, bind } = g.statementOf(p.publicSignals);
+      if (b !== bound) throw fail(`proofs[${i}].bound`, `proof ${i} proves the bound B = ${b}; the task's per-chunk bound is ${bound}`);
+      if (bind !== g.bindingOf({ task: env.task, round: env.round, sender: env.sender, chunk: p.chunk })) throw fail(`proofs[${i}].bind`, `proof ${i} is bound to another (task, round, sender, chunk) than this envelope's chunk ${p.chunk}`);
+      if (commitment !== await g.commitment(chunks[i]!, artifacts)) throw fail(`proofs[${i}].commitment`, `proof ${i} commits to other values than chunk ${p.chunk} of the update (c != Poseidon(pack(x)))`);
+    }
+    const res = await g.batchVerify(artifacts.vkey, proofs.map((p) => ({ proof: p.proof, publicSignals: p.publicSignals })));
+    if (!res.ok) {
+      const i = res.bad[0]!;
+      throw fail(`proofs[${i}]`, `proof ${i} (chunk ${proofs[i]!.chunk}) does not verify: ${res.reasons[i]}`);
+    }
   }
 
   /**
@@ -612,6 +674,7 @@ export class Coordinator {
       this.inflight.add(who.id);
       claimed = true;
       await this.checkSignature(env);
+      if (this.task.proofs) await this.checkProofs(env, who, u.values, u.proofs);
       if (this.state !== 'open' || this.round !== env.round) throw new HttpError(409, 'round', 'round', `round ${env.round} closed while the update was checked`);
       // Verified: it counts from here on, and the round may close while its ledger write syncs; the round's
       // result is committed only after every counted update's write (see aggregate()). The 202 waits for it.

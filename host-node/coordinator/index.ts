@@ -104,6 +104,9 @@ export async function startCoordinator(opts: StartOptions): Promise<RunningCoord
         await web.close();
         await coordinator.stop();
         await store.close();
+        // A proofs task's verifier started the bn128 thread pool (globalThis.curve_bn128); Node does not exit
+        // while it runs. A task without proofs never loaded snarkjs and skips this.
+        if (task.proofs && (globalThis as { curve_bn128?: unknown }).curve_bn128) await (await import('../../proofs/groth16.js')).dispose();
       })();
       return closing;
     },

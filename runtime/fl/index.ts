@@ -21,6 +21,6 @@ export { simulate, simulateWith, detect, serverStep, participantId, paramsSha256
 export { learningCurveSvg } from './plot.js';
 export {
   DEFAULT_TASK, parseTaskSpec, taskEncoding, taskDimension, taskSplit, encodeUpdatePayload, decodeUpdatePayload, localJob, encodeForSubmit, trainAndEncode,
-  PayloadError, UPDATE_PAYLOAD_HEADER, type TaskSpec, type TaskData, type UpdatePayload, type JoinRequest, type RoundInfo,
+  PayloadError, UPDATE_PAYLOAD_HEADER, UPDATE_PROOF_BYTES, proofChunks, proofBound, type UpdateProof, type TaskSpec, type TaskData, type UpdatePayload, type JoinRequest, type RoundInfo,
   type Status, type StatusRow, type StatusParticipant, type StatusRejection, type CoordinatorEvent,
 } from './protocol.js';

@@ -12,6 +12,15 @@
  *     36     4  d: number of values
  *     40    4d  values: i32 little-endian, the fixed-point encoded update
  * ```
+ * A task with `proofs` (docs/coordinator.md, "Proofs on updates") appends a proofs section; without it the
+ * payload ends after the values:
+ * ```
+ * 40+4d     4  count: number of proofs
+ * then per proof (UPDATE_PROOF_BYTES = 356 bytes):
+ *      0     4  chunk: index of the 64-value chunk it speaks for
+ *      4    96  public signals [c, B, bind], 32-byte big-endian each (proofs/groth16-format.ts)
+ *    100   256  proof points A, B, C, 32-byte big-endian coordinates (proofs/groth16-format.ts)
+ * ```
  * @module
  */
 import { checkInt, checkNumber } from '../errors.js';
@@ -19,7 +28,8 @@ import { shardDirichlet, shardIid, trainTestSplit, type Dataset } from './data.j
 import { Mlp } from './model.js';
 import { runLocalJob, type LocalJob } from './local.js';
 import type { DpOptions } from './dp.js';
-import { STREAMS } from './rng.js';
+import { Rng, STREAMS } from './rng.js';
+import { CHUNK, PROOF_BYTES, SIGNALS_BYTES, proofFromBytes, proofToBytes, signalsFromBytes, signalsToBytes, type Groth16Proof } from '../../proofs/groth16-format.js';
 import { bitsFor, encodeUpdate, RULES, type Encoding, type RuleName } from './strategy.js';
 import type { RunOptions } from '../registry.js';
 
@@ -76,6 +86,13 @@ export interface TaskSpec {
    * spend more than `targetEpsilon`. Absent: no noise, `epsilon` is null in every row.
    */
   dp?: DpOptions;
+  /**
+   * Groth16 proofs on updates (docs/coordinator.md, "Proofs on updates"): every update carries proofs for
+   * `chunks` of its 64-value chunks, chosen by {@link proofChunks} from (seed, round, participant index), that
+   * each chunk's values are int32 with sum of squares at most {@link proofBound} and commit to the values sent.
+   * Absent: updates carry no proofs.
+   */
+  proofs?: { chunks: number };
 }
 
 /** The defaults of {@link parseTaskSpec}: non-IID digits, 6 shards, Multi-Krum, 20 rounds. */
@@ -102,7 +119,7 @@ export const DEFAULT_TASK: TaskSpec = {
   data: { dataset: 'digits', shards: 6, alpha: 0.5, testFraction: 0.2 },
 };
 
-const TASK_KEYS = new Set(Object.keys(DEFAULT_TASK).concat('bits', 'dp'));
+const TASK_KEYS = new Set(Object.keys(DEFAULT_TASK).concat('bits', 'dp', 'proofs'));
 const DP_KEYS = ['q', 'noiseMultiplier', 'targetEpsilon', 'delta'];
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -166,7 +183,45 @@ export function parseTaskSpec(input: unknown = {}): TaskSpec {
   checkNumber(op, 'data.testFraction', d.testFraction, true);
   if (!(d.testFraction < 1)) throw new RangeError(`task.data.testFraction must be in (0, 1), got ${d.testFraction}`);
   if (t.sizes[0] !== 64 || t.sizes[t.sizes.length - 1] !== 10) throw new RangeError(`task.sizes must start at 64 inputs and end at 10 classes for the digits data, got [${t.sizes.join(', ')}]`);
+  if (input.proofs !== undefined) t.proofs = parseProofsOption(input.proofs, Math.ceil(new Mlp(t.sizes).size / CHUNK));
   return t;
+}
+
+/** Checks `task.proofs` against the model's number of chunks. */
+function parseProofsOption(p: unknown, chunksOfModel: number): { chunks: number } {
+  if (!isObject(p)) throw new TypeError(`task.proofs must be an object { chunks }, got ${p === null ? 'null' : Array.isArray(p) ? 'array' : typeof p}`);
+  for (const k of Object.keys(p)) if (k !== 'chunks') throw new RangeError(`task.proofs.${k} is not a proofs field (known: chunks)`);
+  const c = p.chunks;
+  if (typeof c !== 'number') throw new TypeError(`task.proofs.chunks must be a number, got ${c === null ? 'null' : typeof c}`);
+  if (!Number.isInteger(c) || c < 1 || c > chunksOfModel) throw new RangeError(`task.proofs.chunks must be an integer in [1, ${chunksOfModel}] (the model has ${chunksOfModel} chunks of ${CHUNK} values), got ${c}`);
+  return { chunks: c };
+}
+
+/**
+ * The chunks (indices of 64-value chunks of the encoded update, ascending) that participant `index` proves in
+ * `round` of a task with `proofs`: `task.proofs.chunks` distinct ones, drawn from the task's proofs stream at
+ * (seed, index, round), so they are fixed before any training and the same on every host. Empty without proofs.
+ */
+export function proofChunks(t: TaskSpec, round: number, index: number): number[] {
+  if (!t.proofs) return [];
+  const n = Math.ceil(taskDimension(t) / CHUNK);
+  const rng = new Rng(t.seed, STREAMS.proofs, index, round);
+  const order = Array.from({ length: n }, (_, i) => i);
+  for (let i = 0; i < t.proofs.chunks; i++) {
+    const j = i + rng.int(n - i);
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  return order.slice(0, t.proofs.chunks).sort((a, b) => a - b);
+}
+
+/**
+ * B, the bound on one chunk's sum of squares that proofs of a task's updates prove: (2^bits + ceil(sqrt(d)))^2,
+ * the square of the L2 bound every whole update must meet (clip plus stochastic rounding, as
+ * {@link decodeUpdatePayload} checks), so no honest chunk can exceed it. Below 2^70 for every task (bits <= 30).
+ */
+export function proofBound(t: TaskSpec): bigint {
+  const r = (1n << BigInt(taskEncoding(t).bits)) + BigInt(Math.ceil(Math.sqrt(taskDimension(t))));
+  return r * r;
 }
 
 /** The fixed-point encoding of a task. */
@@ -191,18 +246,32 @@ export function taskSplit(t: TaskSpec, all: Dataset): { test: Dataset; shards: D
 /** Bytes before the values in an update payload. */
 export const UPDATE_PAYLOAD_HEADER = 40;
 
+/** Bytes of one proof in an update payload's proofs section: u32 chunk, the public signals, the proof. */
+export const UPDATE_PROOF_BYTES = 4 + SIGNALS_BYTES + PROOF_BYTES;
+
+/** A Groth16 proof for one chunk of an update (docs/proofs-groth16.md). */
+export interface UpdateProof {
+  /** Index of the 64-value chunk of the values. */
+  chunk: number;
+  /** [c, B, bind] as decimal strings. */
+  publicSignals: string[];
+  proof: Groth16Proof;
+}
+
 /** A decoded update payload. */
 export interface UpdatePayload {
   /** SHA-256 (32 bytes) of the global model it was trained from. */
   model: Uint8Array;
   samples: number;
   values: Int32Array;
+  /** Proofs of chunks (tasks with `proofs`); absent: the payload ends after the values. */
+  proofs?: UpdateProof[];
 }
 
 /** A bad update payload; `field` names the part at fault. */
 export class PayloadError extends RangeError {
   override name = 'PayloadError';
-  constructor(readonly field: string, readonly code: 'length' | 'dimension' | 'samples' | 'range' | 'norm', message: string) {
+  constructor(readonly field: string, readonly code: 'length' | 'dimension' | 'samples' | 'range' | 'norm' | 'proof', message: string) {
     super(`update ${field}: ${message}`);
   }
 }
@@ -214,13 +283,48 @@ export function encodeUpdatePayload(p: UpdatePayload): Uint8Array {
   if (!(p.model instanceof Uint8Array) || p.model.length !== 32) throw new TypeError('update model must be a 32-byte SHA-256');
   checkInt('update', 'samples', p.samples, 0, 0xffffffff);
   if (!(p.values instanceof Int32Array)) throw new TypeError('update values must be an Int32Array');
-  const out = new Uint8Array(UPDATE_PAYLOAD_HEADER + 4 * p.values.length);
+  if (p.proofs !== undefined && !Array.isArray(p.proofs)) throw new TypeError('update proofs must be an array');
+  const end = UPDATE_PAYLOAD_HEADER + 4 * p.values.length;
+  const out = new Uint8Array(end + (p.proofs ? 4 + p.proofs.length * UPDATE_PROOF_BYTES : 0));
   const dv = new DataView(out.buffer);
   out.set(p.model, 0);
   dv.setUint32(32, p.samples);
   dv.setUint32(36, p.values.length);
   if (LITTLE_ENDIAN) out.set(new Uint8Array(p.values.buffer, p.values.byteOffset, p.values.byteLength), UPDATE_PAYLOAD_HEADER);
   else for (let i = 0; i < p.values.length; i++) dv.setInt32(UPDATE_PAYLOAD_HEADER + 4 * i, p.values[i]!, true);
+  if (p.proofs) {
+    dv.setUint32(end, p.proofs.length);
+    p.proofs.forEach((q, i) => {
+      const o = end + 4 + i * UPDATE_PROOF_BYTES;
+      checkInt('update', `proofs[${i}].chunk`, q.chunk, 0, 0xffffffff);
+      dv.setUint32(o, q.chunk);
+      out.set(signalsToBytes(q.publicSignals, `update proofs[${i}].publicSignals`), o + 4);
+      out.set(proofToBytes(q.proof, `update proofs[${i}].proof`), o + 4 + SIGNALS_BYTES);
+    });
+  }
+  return out;
+}
+
+/** The proofs section of a payload that goes on after its values at `end`. @throws PayloadError naming the field. */
+function decodeProofs(payload: Uint8Array, end: number): UpdateProof[] {
+  if (payload.length < end + 4) throw new PayloadError('payload', 'length', `${payload.length} bytes: more than the values, too few for a proofs section`);
+  const dv = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+  const count = dv.getUint32(end);
+  if (payload.length !== end + 4 + count * UPDATE_PROOF_BYTES) throw new PayloadError('proofs', 'length', `${payload.length - end - 4} bytes for ${count} proofs, expected ${count * UPDATE_PROOF_BYTES} (${UPDATE_PROOF_BYTES} each)`);
+  const out: UpdateProof[] = [];
+  for (let i = 0; i < count; i++) {
+    const o = end + 4 + i * UPDATE_PROOF_BYTES;
+    try {
+      out.push({
+        chunk: dv.getUint32(o),
+        publicSignals: signalsFromBytes(payload.subarray(o + 4, o + 4 + SIGNALS_BYTES), `proofs[${i}].publicSignals`),
+        proof: proofFromBytes(payload.subarray(o + 4 + SIGNALS_BYTES, o + UPDATE_PROOF_BYTES), `proofs[${i}].proof`),
+      });
+    } catch (e) {
+      if (e instanceof RangeError) throw new PayloadError(e.message.split(' ')[0]!, 'proof', e.message);
+      throw e;
+    }
+  }
   return out;
 }
 
@@ -236,7 +340,8 @@ export function decodeUpdatePayload(payload: Uint8Array, d: number, enc: Encodin
   const dv = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
   const samples = dv.getUint32(32), n = dv.getUint32(36);
   if (n !== d) throw new PayloadError('d', 'dimension', `has ${n} values, the task's model has ${d}`);
-  if (payload.length !== UPDATE_PAYLOAD_HEADER + 4 * d) throw new PayloadError('payload', 'length', `${payload.length} bytes, expected ${UPDATE_PAYLOAD_HEADER + 4 * d} for d = ${d}`);
+  if (payload.length < UPDATE_PAYLOAD_HEADER + 4 * d) throw new PayloadError('payload', 'length', `${payload.length} bytes, expected ${UPDATE_PAYLOAD_HEADER + 4 * d} for d = ${d}`);
+  const proofs = payload.length > UPDATE_PAYLOAD_HEADER + 4 * d ? decodeProofs(payload, UPDATE_PAYLOAD_HEADER + 4 * d) : undefined;
   if (samples < 1 || samples > maxSamples) throw new PayloadError('samples', 'samples', `must be in [1, ${maxSamples}], got ${samples}`);
   if (into !== undefined && (!(into instanceof Int32Array) || into.length !== d)) throw new TypeError(`decodeUpdatePayload: into must be an Int32Array of length ${d}`);
   const lim = 2 ** enc.bits;
@@ -255,7 +360,7 @@ export function decodeUpdatePayload(payload: Uint8Array, d: number, enc: Encodin
   }
   const bound = lim + Math.sqrt(d);
   if (Math.sqrt(sq) > bound) throw new PayloadError('values', 'norm', `L2 norm ${Math.sqrt(sq).toFixed(0)} is over the clip bound ${bound.toFixed(0)} (2^${enc.bits} + sqrt(d))`);
-  return { model: payload.slice(0, 32), samples, values };
+  return { model: payload.slice(0, 32), samples, values, ...(proofs ? { proofs } : {}) };
 }
 
 /** The local-training job of participant `index` in `round` on its data, from the global `params`. */

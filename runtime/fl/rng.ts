@@ -19,6 +19,7 @@ export const STREAMS = {
   encode: 6,
   noise: 7,
   attack: 8,
+  proofs: 9,
 } as const;
 
 /** An in-order stream of draws from Philox4x32-10 keyed by a 64-bit seed, with a stream id. */

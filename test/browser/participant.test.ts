@@ -56,7 +56,7 @@ function filesUnder(dir: string): string[] {
 /** Builds dist/web/embed when it is missing or older than the compiled participant. */
 function ensureEmbed(): void {
   const entry = joinPath(EMBED, 'meshwork.js');
-  const newest = Math.max(...['participant.js', 'participant-worker.js', 'embed.js'].map((f) => statSync(joinPath(REPO, 'dist/host-browser', f)).mtimeMs));
+  const newest = Math.max(...['participant.js', 'participant-worker.js', 'embed.js', 'groth16.js', 'groth16-worker.js'].map((f) => statSync(joinPath(REPO, 'dist/host-browser', f)).mtimeMs));
   if (existsSync(entry) && statSync(entry).mtimeMs >= newest) return;
   const r = spawnSync(process.execPath, ['scripts/build-embed.mjs'], { cwd: REPO, encoding: 'utf8' });
   assert.equal(r.status, 0, `node scripts/build-embed.mjs failed:\n${r.stdout}\n${r.stderr}`);
@@ -114,16 +114,22 @@ describe('embed bundle (dist/web/embed)', () => {
     assert.ok(files.some((f) => f.endsWith('.wasm')), 'no kernel .wasm');
   });
 
-  test(`the JavaScript is at most ${EMBED_JS_LIMIT / 1024} KB gzipped and holds no snarkjs`, (t) => {
+  test(`the JavaScript is at most ${EMBED_JS_LIMIT / 1024} KB gzipped and holds no snarkjs (the Groth16 prover is a lazy chunk)`, (t) => {
+    // The prover (m/groth16-*.js, m/groth16-worker-*.js: snarkjs) is imported dynamically, for proofs tasks only.
+    const lazy = files.filter((f) => /^m\/groth16(-worker)?-[\w-]+\.js$/.test(f));
+    assert.equal(lazy.length, 2, `the lazy prover chunks: ${files.join(', ')}`);
+    assert.ok(lazy.some((f) => readFileSync(joinPath(EMBED, f)).includes('fullProve')), 'snarkjs is in the lazy prover');
+    const entry = readFileSync(joinPath(EMBED, 'meshwork.js'), 'utf8');
+    const prover = lazy.find((f) => !f.includes('worker'))!;
+    assert.match(entry, new RegExp(`import\\(\`\\./${prover.replace(/[.-]/g, '\\$&')}\``), 'the entry imports the prover dynamically');
     let gz = 0;
     const each: string[] = [];
-    for (const f of files.filter((x) => x.endsWith('.js'))) {
+    for (const f of files.filter((x) => x.endsWith('.js') && !lazy.includes(x))) {
       const bytes = readFileSync(joinPath(EMBED, f));
       const n = gzipSync(bytes, { level: 9 }).length;
       gz += n;
       each.push(`${f} ${(n / 1024).toFixed(1)} KB`);
-      assert.equal(bytes.includes('snarkjs'), false, `${f} contains snarkjs`);
-      assert.equal(bytes.includes('groth16'), false, `${f} contains Groth16 code`);
+      assert.equal(bytes.includes('snarkjs') || bytes.includes('fullProve'), false, `${f} contains snarkjs`);
     }
     t.diagnostic(`embed JS gzipped: ${(gz / 1024).toFixed(1)} KB (${each.join(', ')})`);
     assert.ok(gz <= EMBED_JS_LIMIT, `embed JS is ${gz} bytes gzipped, over ${EMBED_JS_LIMIT}`);
