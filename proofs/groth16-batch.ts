@@ -259,6 +259,20 @@ async function check(curve: Bn128, key: PreparedKey, proofs: EngineProof[], ids:
   return { ok: curve.Gt.eq(curve.finalExponentiation(prod), target), outside };
 }
 
+let building: Promise<Bn128> | undefined;
+
+/**
+ * The shared bn128 engine. ffjavascript caches it on globalThis only once built, so calls that overlap
+ * while it is being built would each start a thread pool and leak all but one (a process that never exits):
+ * they share one build here.
+ */
+export function sharedBn128(): Promise<Bn128> {
+  const cached = (globalThis as { curve_bn128?: Bn128 | null }).curve_bn128;
+  if (cached) return Promise.resolve(cached);
+  building ??= buildBn128().finally(() => { building = undefined; });
+  return building;
+}
+
 /**
  * Verifies many Groth16 proofs under one verification key together (see the module comment for the
  * equation and its cost), and names the ones that fail.
@@ -272,7 +286,7 @@ async function check(curve: Bn128, key: PreparedKey, proofs: EngineProof[], ids:
  */
 export async function batchVerify(vk: VerificationKey, items: readonly BatchItem[]): Promise<Groth16BatchResult> {
   if (!Array.isArray(items)) throw new TypeError(`items must be an array, got ${typeof items}`);
-  const curve = await buildBn128();
+  const curve = await sharedBn128();
   const key = prepareKey(curve, vk);
   const reasons: (string | undefined)[] = new Array(items.length).fill(undefined);
   const proofs: EngineProof[] = new Array(items.length);

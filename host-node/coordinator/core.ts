@@ -369,7 +369,9 @@ export class Coordinator {
   private loadProofKit(): Promise<ProofKit> {
     if (!this.proofKit) {
       const kit = (async () => {
-        const [g, node] = await Promise.all([import('../../proofs/groth16.js'), import('../groth16.js')]);
+        const [g, node, batch] = await Promise.all([import('../../proofs/groth16.js'), import('../groth16.js'), import('../../proofs/groth16-batch.js')]);
+        // The bn128 engine once, before updates verify concurrently (snarkjs would otherwise build one each).
+        await batch.sharedBn128();
         return { g, artifacts: await node.readArtifacts() };
       })();
       this.proofKit = kit;
