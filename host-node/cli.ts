@@ -29,7 +29,7 @@ commands:
                                          /metrics; state in an embedded database (--dir, default .meshwork/TASK);
                                          --attestation: { required, trustedAks, pcrPolicy } for TPM joins
   worker --coordinator URL [--data FILE.csv[.gz]] [--key FILE.pem] [--attack sign-flip|label-flip|gaussian] [--json]
-         [--tpm | --no-tpm] [--tpm-dir DIR] [--tpm-pcrs 0-7]
+         [--hybrid] [--tpm | --no-tpm] [--tpm-dir DIR] [--tpm-pcrs 0-7]
                                          a Node participant: joins (with a TPM quote when the host has a TPM),
                                          trains on a worker thread, submits signed updates; survives
                                          coordinator restarts

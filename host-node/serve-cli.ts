@@ -74,7 +74,7 @@ export async function workerMain(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: {
     coordinator: { type: 'string' }, data: { type: 'string' }, key: { type: 'string' }, role: { type: 'string', default: 'participant' },
     attack: { type: 'string' }, json: { type: 'boolean', default: false }, quiet: { type: 'boolean', default: false },
-    tpm: { type: 'boolean', default: false }, 'no-tpm': { type: 'boolean', default: false }, 'tpm-dir': { type: 'string' }, 'tpm-pcrs': { type: 'string' },
+    hybrid: { type: 'boolean', default: false }, tpm: { type: 'boolean', default: false }, 'no-tpm': { type: 'boolean', default: false }, 'tpm-dir': { type: 'string' }, 'tpm-pcrs': { type: 'string' },
   } });
   if (!values.coordinator) throw new RangeError('--coordinator URL is required (e.g. --coordinator http://127.0.0.1:8080)');
   if (values.role !== 'participant') throw new RangeError(`--role ${values.role}: only 'participant' is implemented so far (leaf aggregators are not yet)`);
@@ -87,7 +87,7 @@ export async function workerMain(args: string[]): Promise<number> {
   process.once('SIGTERM', () => ac.abort());
   const out = await runWorker({
     coordinator: values.coordinator, data: values.data, key: values.key, attack: values.attack, signal: ac.signal,
-    tpm: values.tpm ? true : values['no-tpm'] ? false : 'auto', tpmDir: values['tpm-dir'], tpmPcrs,
+    hybrid: values.hybrid, tpm: values.tpm ? true : values['no-tpm'] ? false : 'auto', tpmDir: values['tpm-dir'], tpmPcrs,
     log: values.quiet ? undefined : (l) => console.error(`${stamp()} ${l}`),
     event: values.json ? (e) => console.log(JSON.stringify(e)) : undefined,
   });

@@ -25,7 +25,7 @@ import type { PoolWorkerApi } from '../runtime/threads/worker-api.js';
 import { buildJoinAttestation, DEFAULT_ATTEST_PCRS, openJoinAttester, retryTpm, tpmStateDirFor, withTpmLock, type JoinEvidence } from './attest-join.js';
 import { loadDigits } from './data.js';
 import { ready } from './index.js';
-import { loadOrCreateIdentity } from './keystore.js';
+import { loadOrCreateHybridIdentity, loadOrCreateIdentity } from './keystore.js';
 import type { Groth16Prover } from './groth16.js';
 
 /** Options of {@link runWorker}. */
@@ -36,6 +36,11 @@ export interface WorkerOptions {
   data?: string;
   /** Key file (PKCS#8 PEM, mode 0600). Default .meshwork/worker-key.pem. */
   key?: string;
+  /**
+   * Sign hybrid (Ed25519 + ML-DSA-65): the ML-DSA-65 seed lives beside the key file (`<key>.mldsa65`, mode
+   * 0600), the join registers its public key and every envelope carries both signatures.
+   */
+  hybrid?: boolean;
   /** Plays a Byzantine attack (sign-flip, label-flip, gaussian): for robustness demos and tests. */
   attack?: string;
   /**
@@ -112,8 +117,9 @@ export async function runWorker(opts: WorkerOptions): Promise<{ id: string; acce
   const pcrs = opts.tpmPcrs ?? [...DEFAULT_ATTEST_PCRS];
   if (!Array.isArray(pcrs) || !pcrs.length || pcrs.some((p) => !Number.isInteger(p) || p < 0 || p > 23)) throw new RangeError(`tpmPcrs must be a non-empty array of PCR indices 0..23, got ${JSON.stringify(pcrs)}`);
   const keyFile = opts.key ?? '.meshwork/worker-key.pem';
-  const { identity, created } = await loadOrCreateIdentity(keyFile);
-  log(`${created ? 'created' : 'loaded'} key ${toHex(identity.publicKey).slice(0, 16)}... (${keyFile})`);
+  const { identity, created } = opts.hybrid ? await loadOrCreateHybridIdentity(keyFile) : await loadOrCreateIdentity(keyFile);
+  const mlDsaPublicKey = 'mlDsaPublicKey' in identity ? Buffer.from(identity.mlDsaPublicKey).toString('base64') : undefined;
+  log(`${created ? 'created' : 'loaded'} key ${toHex(identity.publicKey).slice(0, 16)}...${mlDsaPublicKey ? ' with an ML-DSA-65 key (hybrid signatures)' : ''} (${keyFile})`);
   await ready();
 
   /** fetch with retries while the coordinator is unreachable (restarting); HTTP answers are returned as they are. */
@@ -181,7 +187,7 @@ export async function runWorker(opts: WorkerOptions): Promise<{ id: string; acce
   }
   /** Posts a signed join; resolves with the status, the body and the error of a refusal. */
   async function postJoin(attestation: JoinEvidence | undefined): Promise<{ status: number; body: string; error?: { code: string; field: string | null; message: string } }> {
-    const join: JoinRequest = { op: 'join', host: 'node', role: 'participant', ...(attestation ? { attestation } : {}) };
+    const join: JoinRequest = { op: 'join', host: 'node', role: 'participant', ...(attestation ? { attestation } : {}), ...(mlDsaPublicKey ? { mlDsaPublicKey } : {}) };
     const joinEnv = await sealEnvelope({ kind: 'control', task: taskBytes, round: 0, sequence: 0, payload: utf8(JSON.stringify(join)) }, identity);
     const res = await call('api/join', { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: ownBytes(joinEnv) });
     const body = await res.text();

@@ -82,3 +82,35 @@ describe('coordinator: hybrid (Ed25519 + ML-DSA-65) envelopes', () => {
     }
   });
 });
+
+describe('meshwork worker --hybrid', () => {
+  it('two Node workers sign hybrid, one plain; all train; the hybrid workers\' ledger envelopes are hybrid', async () => {
+    const { spawnWorker } = await import('./coordinator-helpers.js');
+    const dir = await mkdtemp(join(tmpdir(), 'meshwork-hybrid-worker-'));
+    const coord = await startCoordinator({ task: { name: 'hybrid-workers', rounds: 2, rule: 'fedavg', minParticipants: 3, data: { shards: 3, alpha: 0.5 } }, dir: join(dir, 'db'), port: 0, log: () => {} });
+    const workers: ReturnType<typeof spawnWorker>[] = [];
+    try {
+      for (let i = 0; i < 3; i++) workers.push(spawnWorker(coord.url, join(dir, `w${i}.pem`), i < 2 ? ['--hybrid'] : []));
+      const rows = await Promise.race([coord.done, new Promise<never>((_, fail) => setTimeout(() => fail(new Error('not done in 60 s')), 60_000).unref())]);
+      assert.equal(rows.length, 2);
+      for (const r of rows) assert.equal(r.accepted.length, 3, `round ${r.round}`);
+      for (const w of workers) assert.equal(await w.exited, 0, w.stderr.join(''));
+      const { readFile } = await import('node:fs/promises');
+      for (let i = 0; i < 2; i++) assert.equal((await readFile(join(dir, `w${i}.pem.mldsa65`))).length > 0, true, 'the ML-DSA seed is kept beside the key');
+      // The envelopes in the ledger: two participants' hybrid, one plain.
+      const store = (coord.coordinator as unknown as { store: { ledgerEntries(): Iterable<{ index: number; envelope: Uint8Array }> } }).store;
+      const algs = new Map<number, Set<string>>();
+      for (const e of store.ledgerEntries()) {
+        const set = algs.get(e.index) ?? new Set<string>();
+        set.add(parseEnvelope(e.envelope).alg);
+        algs.set(e.index, set);
+      }
+      const kinds = [...algs.values()].map((s) => [...s].join()).sort();
+      assert.deepEqual(kinds, ['ed25519', 'hybrid', 'hybrid']);
+    } finally {
+      for (const w of workers) w.child.kill('SIGKILL');
+      await coord.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
