@@ -4,7 +4,8 @@
  * isolated, and drives Debian's /usr/bin/chromium through playwright-core (no browser download).
  * @module
  */
-import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -18,6 +19,18 @@ export const CHROMIUM = '/usr/bin/chromium';
 export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 /** This file runs from dist/test/browser/. */
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** The embed build (scripts/build-embed.mjs). */
+export const EMBED = join(REPO, 'dist/web/embed');
+
+/** Builds dist/web/embed when it is missing or older than the compiled participant or prover. */
+export function ensureEmbed(): void {
+  const entry = join(EMBED, 'meshwork.js');
+  const newest = Math.max(...['participant.js', 'participant-worker.js', 'embed.js', 'groth16.js', 'groth16-worker.js'].map((f) => statSync(join(REPO, 'dist/host-browser', f)).mtimeMs));
+  if (existsSync(entry) && statSync(entry).mtimeMs >= newest) return;
+  const r = spawnSync(process.execPath, ['scripts/build-embed.mjs'], { cwd: REPO, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`node scripts/build-embed.mjs failed:\n${r.stdout}\n${r.stderr}`);
+}
 
 const MIME: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',

@@ -12,9 +12,9 @@
  * @module
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -29,7 +29,7 @@ import { ready } from '../../host-node/index.js';
 import { parseEnvelope } from '../../proofs/envelope.js';
 import { decodeUpdatePayload, parseTaskSpec, taskDimension, taskEncoding, taskSplit, trainAndEncode, type TaskSpec } from '../../runtime/fl/protocol.js';
 import { startCoordinator, type RunningCoordinator } from '../../host-node/coordinator/index.js';
-import { REPO, chromiumSkip, launchChromium } from './harness.js';
+import { EMBED, REPO, chromiumSkip, ensureEmbed, launchChromium } from './harness.js';
 import { getJson, until } from '../coordinator-helpers.js';
 
 const ROUNDS = 15;
@@ -40,7 +40,6 @@ const ROUNDS = 15;
 const TASK = { rounds: ROUNDS, minParticipants: 6, minSubmissions: 6, roundTimeoutMs: 20_000, data: { shards: 6, alpha: 0.5 } };
 /** The reloaded tab's first submission from this round on is held until the reload. */
 const HOLD_FROM_ROUND = 2;
-const EMBED = joinPath(REPO, 'dist/web/embed');
 const EMBED_JS_LIMIT = 100 * 1024;
 
 const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
@@ -53,14 +52,6 @@ function filesUnder(dir: string): string[] {
   });
 }
 
-/** Builds dist/web/embed when it is missing or older than the compiled participant. */
-function ensureEmbed(): void {
-  const entry = joinPath(EMBED, 'meshwork.js');
-  const newest = Math.max(...['participant.js', 'participant-worker.js', 'embed.js', 'groth16.js', 'groth16-worker.js'].map((f) => statSync(joinPath(REPO, 'dist/host-browser', f)).mtimeMs));
-  if (existsSync(entry) && statSync(entry).mtimeMs >= newest) return;
-  const r = spawnSync(process.execPath, ['scripts/build-embed.mjs'], { cwd: REPO, encoding: 'utf8' });
-  assert.equal(r.status, 0, `node scripts/build-embed.mjs failed:\n${r.stdout}\n${r.stderr}`);
-}
 
 describe('join: options are checked, naming the field', () => {
   const bad: [string, unknown, ErrorConstructor, RegExp][] = [

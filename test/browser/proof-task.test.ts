@@ -6,26 +6,15 @@
  * @module
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { BrowserContext } from 'playwright-core';
 import { startCoordinator, type RunningCoordinator } from '../../host-node/coordinator/index.js';
-import { REPO, chromiumSkip, launchChromium } from './harness.js';
+import { chromiumSkip, ensureEmbed, launchChromium } from './harness.js';
 
-const EMBED = joinPath(REPO, 'dist/web/embed');
 
-/** Builds dist/web/embed when it is missing or older than the compiled participant or prover. */
-function ensureEmbed(): void {
-  const entry = joinPath(EMBED, 'meshwork.js');
-  const newest = Math.max(...['participant.js', 'participant-worker.js', 'embed.js', 'groth16.js', 'groth16-worker.js'].map((f) => statSync(joinPath(REPO, 'dist/host-browser', f)).mtimeMs));
-  if (existsSync(entry) && statSync(entry).mtimeMs >= newest) return;
-  const r = spawnSync(process.execPath, ['scripts/build-embed.mjs'], { cwd: REPO, encoding: 'utf8' });
-  assert.equal(r.status, 0, `node scripts/build-embed.mjs failed:\n${r.stdout}\n${r.stderr}`);
-}
 
 const PROVER = /\/m\/groth16-[\w-]+\.js$/;
 const PROVER_WORKER = /\/m\/groth16-worker-[\w-]+\.js$/;
