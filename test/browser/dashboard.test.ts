@@ -5,7 +5,7 @@
  * @module
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
 import { startCoordinator, type RunningCoordinator } from '../../host-node/coordinator/index.js';
 import type { Status } from '../../host-browser/dashboard/dashboard.js';
-import { REPO, chromiumSkip, launchChromium } from './harness.js';
+import { REPO, chromiumSkip, launchChromium, startChild as start, stopChild as stop, type Child } from './harness.js';
 import { freePort, getJson, until } from '../coordinator-helpers.js';
 
 const ROUNDS = 8;
@@ -36,30 +36,6 @@ function toolSkip(file: string, pkg: string): string | false {
 }
 
 const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
-
-/** A child process whose output is kept (the tail) for failure messages. */
-interface Child { name: string; proc: ChildProcess; output: () => string; exited: Promise<number | null> }
-
-function start(name: string, cmd: string, args: string[]): Child {
-  const proc = spawn(cmd, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const keep = (b: Buffer) => { out = (out + b.toString()).slice(-4000); };
-  proc.stdout!.on('data', keep);
-  proc.stderr!.on('data', keep);
-  const exited = new Promise<number | null>((ok) => {
-    proc.on('exit', (code) => ok(code));
-    proc.on('error', (e) => { keep(Buffer.from(`spawn failed: ${e.message}\n`)); ok(-1); });
-  });
-  return { name, proc, output: () => out, exited };
-}
-
-async function stop(c: Child | undefined): Promise<void> {
-  if (!c || c.proc.exitCode !== null || c.proc.signalCode !== null) return;
-  c.proc.kill('SIGTERM');
-  const t = setTimeout(() => c.proc.kill('SIGKILL'), 5000);
-  await c.exited;
-  clearTimeout(t);
-}
 
 /** What the page shows, read from the DOM. */
 interface PageReport {

@@ -4,7 +4,7 @@
  * isolated, and drives Debian's /usr/bin/chromium through playwright-core (no browser download).
  * @module
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -147,4 +147,30 @@ export async function launchChromium(opts: { args?: string[]; userDataDir?: stri
   const context = await browser.newContext();
   context.on('close', () => { void browser.close(); });
   return context;
+}
+
+/** A child process whose output is kept (the tail) for failure messages. */
+export interface Child { name: string; proc: ChildProcess; output: () => string; exited: Promise<number | null> }
+
+/** Starts `cmd args` in the repository, keeping the last 4,000 characters of its output. */
+export function startChild(name: string, cmd: string, args: string[]): Child {
+  const proc = spawn(cmd, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const keep = (b: Buffer) => { out = (out + b.toString()).slice(-4000); };
+  proc.stdout!.on('data', keep);
+  proc.stderr!.on('data', keep);
+  const exited = new Promise<number | null>((ok) => {
+    proc.on('exit', (code) => ok(code));
+    proc.on('error', (e) => { keep(Buffer.from(`spawn failed: ${e.message}\n`)); ok(-1); });
+  });
+  return { name, proc, output: () => out, exited };
+}
+
+/** SIGTERM, then SIGKILL after 5 s; resolves once it has exited. */
+export async function stopChild(c: Child | undefined): Promise<void> {
+  if (!c || c.proc.exitCode !== null || c.proc.signalCode !== null) return;
+  c.proc.kill('SIGTERM');
+  const t = setTimeout(() => c.proc.kill('SIGKILL'), 5000);
+  await c.exited;
+  clearTimeout(t);
 }

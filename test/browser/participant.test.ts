@@ -12,7 +12,6 @@
  * @module
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -29,7 +28,7 @@ import { ready } from '../../host-node/index.js';
 import { parseEnvelope } from '../../proofs/envelope.js';
 import { decodeUpdatePayload, parseTaskSpec, taskDimension, taskEncoding, taskSplit, trainAndEncode, type TaskSpec } from '../../runtime/fl/protocol.js';
 import { startCoordinator, type RunningCoordinator } from '../../host-node/coordinator/index.js';
-import { EMBED, REPO, chromiumSkip, ensureEmbed, launchChromium } from './harness.js';
+import { EMBED, REPO, chromiumSkip, ensureEmbed, launchChromium, startChild, stopChild, type Child } from './harness.js';
 import { getJson, until } from '../coordinator-helpers.js';
 
 const ROUNDS = 15;
@@ -166,29 +165,6 @@ function lowBattery(): void {
   Object.defineProperty(Navigator.prototype, 'getBattery', { configurable: true, value: () => Promise.resolve(battery) });
 }
 
-interface Child { name: string; proc: ChildProcess; output: () => string; exited: Promise<number | null> }
-
-function startChild(name: string, args: string[]): Child {
-  const proc = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const keep = (b: Buffer) => { out = (out + b.toString()).slice(-3000); };
-  proc.stdout!.on('data', keep);
-  proc.stderr!.on('data', keep);
-  const exited = new Promise<number | null>((ok) => {
-    proc.on('exit', (code) => ok(code));
-    proc.on('error', (e) => { keep(Buffer.from(`spawn failed: ${e.message}\n`)); ok(-1); });
-  });
-  return { name, proc, output: () => out, exited };
-}
-
-async function stopChild(c: Child): Promise<void> {
-  if (c.proc.exitCode !== null || c.proc.signalCode !== null) return;
-  c.proc.kill('SIGTERM');
-  const t = setTimeout(() => c.proc.kill('SIGKILL'), 5000);
-  await c.exited;
-  clearTimeout(t);
-}
-
 /** Serves the fixture page on its own origin; `?isolated` adds COOP/COEP (a cross-origin isolated app). */
 async function serveFixture(coordinator: string): Promise<{ server: Server; origin: string }> {
   const html = readFileSync(joinPath(REPO, 'test/browser/embed-page.html'), 'utf8').replaceAll('{{COORDINATOR}}', coordinator);
@@ -294,7 +270,7 @@ describe('browser participants end to end: coordinator, 3 Node workers, 3 Chromi
     await home.page.goto(`${url}/`);
     await isolated.page.goto(`${fx.origin}/app.html?isolated`);
     await reloader.page.goto(`${fx.origin}/app.html`);
-    for (let i = 0; i < 3; i++) workers.push(startChild(`worker ${i}`, ['dist/host-node/cli.js', 'worker', '--coordinator', url, '--key', joinPath(tmp, `k${i}.pem`)]));
+    for (let i = 0; i < 3; i++) workers.push(startChild(`worker ${i}`, process.execPath, ['dist/host-node/cli.js', 'worker', '--coordinator', url, '--key', joinPath(tmp, `k${i}.pem`)]));
 
     // Round 1 opens with all six connected; the hidden tab must say 'paused' and not train.
     await until('round 1 opens', async () => {
