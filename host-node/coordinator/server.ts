@@ -152,6 +152,16 @@ export function createCoordinatorServer(opts: ServerOptions): CoordinatorServer 
     await new Promise<void>((ok, fail) => createReadStream(file).on('error', fail).on('end', ok).pipe(res));
   }
 
+  /** The GET routes that answer a JSON document (the route's metric label is the path after /api/). */
+  const JSON_GETS = new Map<string, () => unknown>([
+    ['/api/task', () => ({ task: c.task, taskId: c.taskIdHex, d: c.d, encoding: c.enc })],
+    ['/api/round', () => c.roundInfo()],
+    // A single-use nonce for the TPM quote of one join (docs/tpm.md, "Attestation at join").
+    ['/api/attest-nonce', () => c.attestation.issueNonce()],
+    ['/api/status', () => c.status()],
+    ['/api/ledger', () => c.ledger()],
+  ]);
+
   async function route(req: IncomingMessage, res: ServerResponse, path: string): Promise<string> {
     const method = req.method ?? 'GET';
     if (method === 'OPTIONS') {
@@ -163,6 +173,12 @@ export function createCoordinatorServer(opts: ServerOptions): CoordinatorServer 
     const only = (want: 'GET' | 'POST') => {
       if (want === 'GET' ? !get : method !== 'POST') throw new HttpError(405, 'method', 'method', `${method} is not allowed on ${path}; use ${want}`);
     };
+    const json = JSON_GETS.get(path);
+    if (json) {
+      only('GET');
+      sendJson(res, 200, json());
+      return path.slice('/api/'.length);
+    }
     switch (path) {
       case '/health':
         only('GET');
@@ -175,27 +191,6 @@ export function createCoordinatorServer(opts: ServerOptions): CoordinatorServer 
         res.end(text);
         return 'metrics';
       }
-      case '/api/task':
-        only('GET');
-        sendJson(res, 200, { task: c.task, taskId: c.taskIdHex, d: c.d, encoding: c.enc });
-        return 'task';
-      case '/api/round':
-        only('GET');
-        sendJson(res, 200, c.roundInfo());
-        return 'round';
-      case '/api/attest-nonce':
-        // A single-use nonce for the TPM quote of one join (docs/tpm.md, "Attestation at join").
-        only('GET');
-        sendJson(res, 200, c.attestation.issueNonce());
-        return 'attest-nonce';
-      case '/api/status':
-        only('GET');
-        sendJson(res, 200, c.status());
-        return 'status';
-      case '/api/ledger':
-        only('GET');
-        sendJson(res, 200, c.ledger());
-        return 'ledger';
       case '/api/model': {
         only('GET');
         const m = c.currentModel();
