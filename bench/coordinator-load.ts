@@ -52,13 +52,16 @@ for (let i = 0; i < n; i++) {
 let onRound: ((info: RoundInfo) => void) | undefined;
 let lastOpen: RoundInfo | undefined;
 const rowAt = new Map<number, number[]>();
+const rowsSeen = new Map<number, number>();
 clients.forEach((c, i) => c.ws.on('message', (raw) => {
   const msg = JSON.parse(String(raw)) as { type: string; status?: { round: RoundInfo }; row?: { round: number; latencyMs: number } } & RoundInfo;
   if (msg.type === 'row') {
     const at = rowAt.get(msg.row!.round) ?? [];
     at[i] = performance.now();
     rowAt.set(msg.row!.round, at);
-    if (at.filter((x) => x !== undefined).length === n) onRow?.(msg.row!.round, msg.row!.latencyMs);
+    const seen = (rowsSeen.get(msg.row!.round) ?? 0) + 1;
+    rowsSeen.set(msg.row!.round, seen);
+    if (seen === n) onRow?.(msg.row!.round, msg.row!.latencyMs);
   }
   if (i !== 0) return;
   const info = msg.type === 'hello' ? msg.status!.round : msg.type === 'round' ? msg : undefined;
