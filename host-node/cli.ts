@@ -33,6 +33,10 @@ commands:
                                          a Node participant: joins (with a TPM quote when the host has a TPM),
                                          trains on a worker thread, submits signed updates; survives
                                          coordinator restarts
+  worker --role aggregator --coordinator URL [--port P] [--host H] [--endpoint URL] [--dir DIR] [--key FILE.pem] [--json]
+                                         a leaf aggregator (tasks with "aggregators"): takes its participants'
+                                         updates, checks them, sends the coordinator one signed exact partial
+                                         sum per round; keeps the envelopes for the coordinator's replay
   start [--port P] [--rounds R] [--exit-when-done]
                                          the demo: a coordinator and 5 Node workers (one sign-flipping) train
                                          non-IID digits with Multi-Krum; prints the dashboard URL

@@ -75,9 +75,29 @@ export async function workerMain(args: string[]): Promise<number> {
     coordinator: { type: 'string' }, data: { type: 'string' }, key: { type: 'string' }, role: { type: 'string', default: 'participant' },
     attack: { type: 'string' }, json: { type: 'boolean', default: false }, quiet: { type: 'boolean', default: false },
     hybrid: { type: 'boolean', default: false }, tpm: { type: 'boolean', default: false }, 'no-tpm': { type: 'boolean', default: false }, 'tpm-dir': { type: 'string' }, 'tpm-pcrs': { type: 'string' },
+    port: { type: 'string' }, host: { type: 'string' }, endpoint: { type: 'string' }, dir: { type: 'string' },
   } });
   if (!values.coordinator) throw new RangeError('--coordinator URL is required (e.g. --coordinator http://127.0.0.1:8080)');
-  if (values.role !== 'participant') throw new RangeError(`--role ${values.role}: only 'participant' is implemented so far (leaf aggregators are not yet)`);
+  if (values.role !== 'participant' && values.role !== 'aggregator') throw new RangeError(`--role must be 'participant' or 'aggregator', got '${values.role}'`);
+  const aggregatorOnly = (['port', 'host', 'endpoint', 'dir'] as const).filter((k) => values[k] !== undefined);
+  if (values.role === 'aggregator') {
+    const participantOnly: string[] = (['data', 'attack', 'tpm-dir', 'tpm-pcrs'] as const).filter((k) => values[k] !== undefined);
+    if (values.tpm) participantOnly.push('tpm');
+    if (participantOnly.length) throw new RangeError(`--${participantOnly[0]} is for participants; an aggregator trains nothing`);
+    const { runAggregator } = await import('./aggregator.js');
+    const ac = new AbortController();
+    process.once('SIGINT', () => ac.abort());
+    process.once('SIGTERM', () => ac.abort());
+    const out = await runAggregator({
+      coordinator: values.coordinator, key: values.key, hybrid: values.hybrid, port: values.port === undefined ? 0 : portOf(values.port, 0), host: values.host,
+      endpoint: values.endpoint, dir: values.dir, signal: ac.signal,
+      log: values.quiet ? undefined : (l) => console.error(`${stamp()} ${l}`),
+      event: values.json ? (e) => console.log(JSON.stringify(e)) : undefined,
+    });
+    if (!values.json) console.log(`${out.id}: ${out.forwarded} partial sums counted in ${out.rounds} rounds`);
+    return 0;
+  }
+  if (aggregatorOnly.length) throw new RangeError(`--${aggregatorOnly[0]} is for --role aggregator`);
   if (values.tpm && values['no-tpm']) throw new RangeError('--tpm and --no-tpm exclude each other');
   const { parsePcrList } = await import('./attest-join.js');
   const tpmPcrs = values['tpm-pcrs'] !== undefined ? parsePcrList(values['tpm-pcrs']) : undefined;

@@ -3,7 +3,9 @@
  * PKCS#8 file, created on first run), follows rounds over the WebSocket, trains on its own data on a
  * worker_threads Worker (comlink, wasm-simd kernels), and submits signed update envelopes. It survives
  * coordinator restarts: the socket reconnects with back-off and an unacknowledged update is sent again (a
- * 409 `duplicate` means the coordinator already holds it). On a host with a TPM it attests at join: a quote
+ * 409 `duplicate` means the coordinator already holds it). In a task with leaf aggregators it submits to the
+ * aggregator the round gives it, and to the coordinator when that one does not take the update or is taken
+ * off the round before the update counts. On a host with a TPM it attests at join: a quote
  * binding its key and the coordinator's nonce (host-node/attest-join.ts, docs/tpm.md "Attestation at join").
  * @module
  */
@@ -13,7 +15,6 @@ import { Worker } from 'node:worker_threads';
 import { gunzipSync } from 'node:zlib';
 import { wrap, type Remote } from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
-import WebSocket from 'ws';
 import { fromHex, ownBytes, toHex, utf8 } from '../proofs/bytes.js';
 import type { Identity } from '../proofs/ed25519.js';
 import { sealEnvelope } from '../proofs/envelope.js';
@@ -24,6 +25,7 @@ import { Rng, STREAMS } from '../runtime/fl/rng.js';
 import type { PoolWorkerApi } from '../runtime/threads/worker-api.js';
 import { buildJoinAttestation, DEFAULT_ATTEST_PCRS, openJoinAttester, retryTpm, tpmStateDirFor, withTpmLock, type JoinEvidence } from './attest-join.js';
 import { loadDigits } from './data.js';
+import { apiError, caller, checkUrl, followRounds, jsonOf, sleep } from './follow.js';
 import { ready } from './index.js';
 import { loadOrCreateHybridIdentity, loadOrCreateIdentity } from './keystore.js';
 import type { Groth16Prover } from './groth16.js';
@@ -80,30 +82,12 @@ export type WorkerEvent =
 
 const ATTACKS_ALONE = ['sign-flip', 'label-flip', 'gaussian'];
 
-function checkUrl(s: string): URL {
-  if (typeof s !== 'string') throw new TypeError('coordinator must be a URL string');
-  let u: URL;
-  try {
-    u = new URL(s);
-  } catch {
-    throw new RangeError(`coordinator must be an http(s) URL, got '${s}'`);
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new RangeError(`coordinator must be an http(s) URL, got '${s}'`);
-  if (!u.pathname.endsWith('/')) u.pathname += '/';
-  return u;
-}
-
 /** Reads a digits-format CSV (plain or gzipped). */
 export function readDataFile(file: string): Dataset {
   const raw = readFileSync(file);
   const text = raw[0] === 0x1f && raw[1] === 0x8b ? gunzipSync(raw).toString('utf8') : raw.toString('utf8');
   return parseDigits(text);
 }
-
-const sleep = (ms: number, signal?: AbortSignal) => new Promise<void>((ok) => {
-  const t = setTimeout(ok, ms);
-  signal?.addEventListener('abort', () => { clearTimeout(t); ok(); }, { once: true });
-});
 
 /** Runs a participant until the task is done; resolves with how many of its updates were accepted. */
 export async function runWorker(opts: WorkerOptions): Promise<{ id: string; accepted: number; rounds: number }> {
@@ -123,30 +107,10 @@ export async function runWorker(opts: WorkerOptions): Promise<{ id: string; acce
   await ready();
 
   /** fetch with retries while the coordinator is unreachable (restarting); HTTP answers are returned as they are. */
-  async function call(path: string, init?: RequestInit): Promise<Response> {
-    const t0 = Date.now();
-    for (let wait = 250; ; wait = Math.min(wait * 2, 4000)) {
-      try {
-        return await fetch(new URL(path, base), { ...init, signal: opts.signal });
-      } catch (e) {
-        if (opts.signal?.aborted) throw e;
-        if (Date.now() - t0 > patience) throw new Error(`coordinator ${base.href} unreachable for ${patience / 1000} s: ${(e as Error).message}`);
-        await sleep(wait, opts.signal);
-      }
-    }
-  }
-  async function json<T>(res: Response): Promise<T> {
-    const body = await res.text();
-    if (!res.ok) {
-      let msg = body;
-      try { msg = (JSON.parse(body) as { error: { message: string } }).error.message; } catch { /* plain text */ }
-      throw new Error(`${res.url}: ${res.status} ${msg}`);
-    }
-    return JSON.parse(body) as T;
-  }
+  const call = caller(base, patience, opts.signal);
 
   const [taskRes, attester] = await Promise.all([call('api/task'), openJoinAttester(tpmMode, opts.tpmDir ?? tpmStateDirFor(keyFile), opts.tpmEnv)]);
-  const { task, taskId: taskHex } = await json<{ task: TaskSpec; taskId: string }>(taskRes);
+  const { task, taskId: taskHex } = await jsonOf<{ task: TaskSpec; taskId: string }>(taskRes);
   const taskBytes = fromHex(taskHex, 'taskId');
   const pcrList = pcrs.join(',');
   const skip = (reason: string) => {
@@ -192,9 +156,8 @@ export async function runWorker(opts: WorkerOptions): Promise<{ id: string; acce
     const res = await call('api/join', { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: ownBytes(joinEnv) });
     const body = await res.text();
     if (res.ok) return { status: res.status, body };
-    let error = { code: 'unknown', field: null as string | null, message: body.slice(0, 200) };
-    try { error = (JSON.parse(body) as { error: typeof error }).error; } catch { /* plain text */ }
-    return { status: res.status, body, error };
+    const e = apiError(body);
+    return { status: res.status, body, error: { code: e.code, field: e.field ?? null, message: e.message } };
   }
 
   let attestation = await evidence();
@@ -232,7 +195,6 @@ export async function runWorker(opts: WorkerOptions): Promise<{ id: string; acce
   let busy: Promise<void> = Promise.resolve();
   let accepted = 0;
   let sequence = Date.now() * 1000; // increases across restarts without being stored
-  let finished = false;
   let prover: Promise<Groth16Prover> | undefined;
 
   /**
@@ -284,76 +246,98 @@ export async function runWorker(opts: WorkerOptions): Promise<{ id: string; acce
     const env = await sealEnvelope({ kind: 'update', task: taskBytes, round: r, sequence: ++sequence, payload }, identity);
     const envSha = createHash('sha256').update(env).digest('hex');
     const trainedMs = performance.now() - t0;
+    const held: Held = { round: r, env, sha256: envSha, via: null };
+    pending = held;
+    const agg = info.aggregators?.find((a) => a.members.includes(me));
+    if (agg && await viaAggregator(held, agg.id, agg.endpoint, trainedMs)) return;
+    await toCoordinator(held, trainedMs);
+  }
+
+  /** An update of this round not yet known to count at the coordinator: kept until the round closes. */
+  interface Held { round: number; env: Uint8Array; sha256: string; via: string | null }
+  let pending: Held | undefined;
+  const counted = new Set<number>();
+  const acknowledged = (h: Held, status: 202 | 409, ms: number, where: string, trainedMs?: number) => {
+    if (counted.has(h.round)) return;
+    counted.add(h.round);
+    accepted++;
+    log(`${me}: round ${h.round}: ${trainedMs !== undefined ? `trained${task.proofs ? ' and proved' : ''} in ${(trainedMs / 1000).toFixed(2)} s; ` : ''}${status === 202 ? 'accepted' : 'already in the ledger'} (${status}) ${where}in ${ms.toFixed(0)} ms`);
+    emit({ type: 'accepted', round: h.round, sha256: h.sha256, status, ms });
+  };
+
+  /**
+   * Submits to the leaf aggregator the round gave this participant; true once it holds the update (202). Any
+   * other answer, or no answer, and the update goes to the coordinator instead.
+   */
+  async function viaAggregator(h: Held, id: string, endpoint: string, trainedMs: number): Promise<boolean> {
+    const t1 = performance.now();
+    try {
+      const res = await fetch(new URL('api/submit', checkUrl(endpoint, 'aggregator endpoint')), { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: ownBytes(h.env), signal: opts.signal ? AbortSignal.any([opts.signal, AbortSignal.timeout(30_000)]) : AbortSignal.timeout(30_000) });
+      const body = await res.text();
+      if (res.status === 202) {
+        h.via = id;
+        acknowledged(h, 202, performance.now() - t1, `by aggregator ${id} `, trainedMs);
+        return true;
+      }
+      const e = apiError(body);
+      log(`${me}: round ${h.round}: aggregator ${id} answered ${res.status} (${e.code}: ${e.message}); submitting to the coordinator`);
+    } catch (e) {
+      if (opts.signal?.aborted) throw e;
+      log(`${me}: round ${h.round}: aggregator ${id} unreachable (${(e as Error).message}); submitting to the coordinator`);
+    }
+    return false;
+  }
+
+  async function toCoordinator(h: Held, trainedMs?: number): Promise<void> {
+    h.via = null;
     for (let attempt = 0; ; attempt++) {
       const t1 = performance.now();
-      const sub = await call('api/submit', { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: ownBytes(env) });
+      const sub = await call('api/submit', { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: ownBytes(h.env) });
       const body = await sub.text();
-      let err: { code: string; message: string } | undefined;
-      if (!sub.ok) {
-        try { err = (JSON.parse(body) as { error: { code: string; message: string } }).error; } catch { err = { code: 'unknown', message: body.slice(0, 200) }; }
-      }
+      const err = sub.ok ? undefined : apiError(body);
       if (sub.status === 202 || (sub.status === 409 && err?.code === 'duplicate')) {
-        accepted++;
-        log(`${me}: round ${r}: trained${task.proofs ? ' and proved' : ''} in ${(trainedMs / 1000).toFixed(2)} s; ${sub.status === 202 ? 'accepted' : 'already in the ledger'} (${sub.status}) in ${(performance.now() - t1).toFixed(0)} ms`);
-        emit({ type: 'accepted', round: r, sha256: envSha, status: sub.status as 202 | 409, ms: performance.now() - t1 });
+        if (sub.status === 202 && pending === h) pending = undefined;
+        acknowledged(h, sub.status as 202 | 409, performance.now() - t1, '', trainedMs);
         return;
       }
       if (sub.status >= 500 && attempt < 5) {
         await sleep(500 * (attempt + 1), opts.signal);
         continue;
       }
-      log(`${me}: round ${r}: refused (${sub.status} ${err?.code}): ${err?.message}`);
-      emit({ type: 'refused', round: r, status: sub.status, code: err?.code ?? 'unknown', message: err?.message ?? '' });
+      if (pending === h) pending = undefined;
+      log(`${me}: round ${h.round}: refused (${sub.status} ${err?.code}): ${err?.message}`);
+      emit({ type: 'refused', round: h.round, status: sub.status, code: err?.code ?? 'unknown', message: err?.message ?? '' });
       return;
     }
   }
 
+  /**
+   * An update an aggregator holds whose aggregator the round took back (it went away, or its partial failed
+   * its audit), and that does not count yet: sent to the coordinator.
+   */
+  async function reroute(info: RoundInfo): Promise<void> {
+    const h = pending;
+    if (!h || h.round !== info.round) return;
+    if (info.state !== 'open' || info.submitted.includes(me)) {
+      if (info.state !== 'open' || info.round !== h.round) pending = undefined;
+      return;
+    }
+    if (h.via === null || info.aggregators?.some((a) => a.id === h.via && a.members.includes(me))) return;
+    log(`${me}: round ${h.round}: aggregator ${h.via} no longer aggregates this round and my update does not count yet; submitting to the coordinator`);
+    await toCoordinator(h);
+  }
+
   function onRound(info: RoundInfo): void {
-    busy = busy.then(() => work(info)).catch((e: unknown) => {
+    if (pending && (info.round !== pending.round || info.state !== 'open')) pending = undefined;
+    busy = busy.then(() => reroute(info)).then(() => work(info)).catch((e: unknown) => {
       handled.delete(info.round);
       log(`${me}: round ${info.round}: ${(e as Error).message}`);
     });
   }
 
   try {
-    await new Promise<void>((resolveRun, rejectRun) => {
-      let down = 0;
-      let backoff = 250;
-      const wsUrl = new URL(`ws?id=${encodeURIComponent(me)}`, base);
-      wsUrl.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
-      const connect = () => {
-        if (finished || opts.signal?.aborted) return;
-        const ws = new WebSocket(wsUrl);
-        ws.on('open', () => {
-          down = 0;
-          backoff = 250;
-        });
-        ws.on('message', (raw) => {
-          let msg: { type: string; status?: { round: RoundInfo }; rows?: unknown[] } & Partial<RoundInfo>;
-          try { msg = JSON.parse(String(raw)); } catch { return; }
-          if (msg.type === 'hello' && msg.status) onRound(msg.status.round);
-          else if (msg.type === 'round') onRound(msg as RoundInfo);
-          if (msg.type === 'done' || (msg.type === 'hello' && msg.status?.round.state === 'done')) {
-            finished = true;
-            ws.close();
-            busy.then(() => resolveRun(), rejectRun);
-          }
-        });
-        ws.on('error', () => undefined);
-        ws.on('close', () => {
-          if (finished || opts.signal?.aborted) return;
-          down ||= Date.now();
-          if (Date.now() - down > patience) {
-            rejectRun(new Error(`coordinator ${base.href} unreachable for ${patience / 1000} s`));
-            return;
-          }
-          setTimeout(connect, backoff);
-          backoff = Math.min(backoff * 2, 4000);
-        });
-      };
-      opts.signal?.addEventListener('abort', () => rejectRun(new Error('aborted')), { once: true });
-      connect();
-    });
+    await followRounds(base, me, onRound, patience, opts.signal);
+    await busy;
   } finally {
     await thread.terminate();
     if (prover) await prover.then((p) => p.dispose(), () => undefined);

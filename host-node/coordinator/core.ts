@@ -13,14 +13,16 @@ import type { Rejection } from '../../proofs/ed25519.js';
 import { EnvelopeError, parseEnvelope, ReplayGuard, taskId, type Envelope } from '../../proofs/envelope.js';
 import type { Dataset } from '../../runtime/fl/data.js';
 import { Mlp } from '../../runtime/fl/model.js';
-import { decodeUpdatePayload, PayloadError, proofBound, proofChunks, UPDATE_PROOF_BYTES, type UpdateProof, taskDimension, taskEncoding, taskSplit, type CoordinatorEvent, type JoinRequest, type RoundInfo, type Status, type StatusParticipant, type StatusRejection, type TaskSpec } from '../../runtime/fl/protocol.js';
+import { decodeUpdatePayload, PayloadError, proofBound, proofChunks, UPDATE_PROOF_BYTES, type UpdateProof, taskDimension, taskEncoding, taskSplit, type CoordinatorEvent, type JoinRequest, type RoundAggregator, type RoundInfo, type Status, type StatusParticipant, type StatusRejection, type TaskSpec } from '../../runtime/fl/protocol.js';
+import { decodePartialPayload, partialBytes, unpackEnvelopes, type PartialPayload } from '../../runtime/fl/partial.js';
+import { addPartials } from '../../runtime/fl/hierarchy.js';
 import { Rng, STREAMS } from '../../runtime/fl/rng.js';
 import { detect, participantId, serverStep } from '../../runtime/fl/simulate.js';
 import { RdpAccountant } from '../../runtime/fl/accountant.js';
 import { DpFedAvg } from '../../runtime/fl/dp.js';
-import { strategyByName, type EncodedUpdate, type Encoding, type Failure, type Strategy } from '../../runtime/fl/strategy.js';
+import { isLinear, ordered, strategyByName, weightedSum, weightsOf, type AggregateResult, type EncodedUpdate, type Encoding, type Failure, type LinearStrategy, type Strategy } from '../../runtime/fl/strategy.js';
 import { AttestationError, JoinAttestation, type AttestationVerdict } from './attestation.js';
-import { bytesOf, f32Of, type CoordinatorStore, type ParticipantRecord, type RoundRowRecord } from './store.js';
+import { bytesOf, f32Of, type CoordinatorStore, type ParticipantRecord, type RoundOpenRecord, type RoundRowRecord } from './store.js';
 import type { Groth16Artifacts } from '../../proofs/groth16.js';
 
 /** What checking proofs on updates needs: proofs/groth16.ts (snarkjs, the verifier) and the artifacts, loaded on first use. */
@@ -70,6 +72,19 @@ export interface CoordinatorOptions {
   attestation?: JoinAttestation;
 }
 
+/** One entry of `GET /api/ledger`. */
+export interface LedgerEntry {
+  round: number;
+  /** The sender: a participant (its update) or an aggregator (its partial sum). */
+  id: string;
+  kind: 'update' | 'aggregate';
+  sequence: number;
+  /** SHA-256 (hex) of the envelope as stored. */
+  sha256: string;
+  /** A partial sum: the updates it covers. */
+  covers?: { id: string; sha256: string }[];
+}
+
 /** The answer to a join. */
 export interface JoinAnswer {
   id: string;
@@ -84,12 +99,36 @@ export interface JoinAnswer {
 
 const REJECTIONS_KEPT = 200;
 
+/** A leaf aggregator's partial sum, counted in the open round. */
+interface AcceptedPartial {
+  id: string;
+  /** Participant ids it covers, sorted. */
+  members: string[];
+  sums: BigInt64Array;
+  weight: number;
+  audited: boolean;
+}
+
+/** An aggregator endpoint as joins give it: an http(s) URL of at most 256 characters, with a trailing slash. */
+function checkEndpoint(v: unknown): string {
+  if (typeof v !== 'string' || v.length > 256) throw new HttpError(400, 'endpoint', 'payload.endpoint', 'endpoint must be an http(s) URL string of at most 256 characters');
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw new HttpError(400, 'endpoint', 'payload.endpoint', `endpoint must be an http(s) URL, got ${JSON.stringify(v)}`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new HttpError(400, 'endpoint', 'payload.endpoint', `endpoint must be an http(s) URL, got ${JSON.stringify(v)}`);
+  if (!u.pathname.endsWith('/')) u.pathname += '/';
+  return u.href;
+}
+
 function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
 /** Signature checks gathered over one turn of the event loop and verified as one batch (proofs/batch.ts). */
-class MicroBatchVerifier {
+export class MicroBatchVerifier {
   private queue: { item: SignedItem; resolve: (r: Rejection | undefined) => void; reject: (e: unknown) => void }[] = [];
 
   verify(item: SignedItem): Promise<Rejection | undefined> {
@@ -137,7 +176,7 @@ class RoundRows {
 }
 
 /** Maps an envelope or payload error to an HTTP error. */
-function refusal(e: unknown): HttpError {
+export function refusal(e: unknown): HttpError {
   if (e instanceof HttpError) return e;
   if (e instanceof AttestationError) return new HttpError(e.status, e.code, e.field, e.message);
   if (e instanceof PayloadError) return new HttpError(e.code === 'range' || e.code === 'norm' || e.code === 'samples' ? 422 : 400, e.code, e.field, e.message);
@@ -181,7 +220,13 @@ export class Coordinator {
   private gatherDue = false;
   private rowsOfRound = new RoundRows([], 0);
   private readonly submitted = new Map<string, EncodedUpdate>();
-  /** Per counted update, its ledger write (true once synced; the round's result is committed after them). */
+  /** Tasks with aggregators: the open round's leaf aggregators and the participants each was given. */
+  private assignment: RoundAggregator[] = [];
+  /** The open round's accepted partial sums, by aggregator id. */
+  private readonly partials = new Map<string, AcceptedPartial>();
+  /** Participant id -> the aggregator whose accepted partial covers its update. */
+  private readonly covered = new Map<string, string>();
+  /** Per counted update or partial (by sender id), its ledger write (true once synced; the round's result is committed after them). */
   private readonly written = new Map<string, Promise<boolean>>();
   /** Submissions past their cheap checks, their signature being verified. */
   private readonly inflight = new Set<string>();
@@ -279,6 +324,7 @@ export class Coordinator {
       this.selected = opening.selected;
       this.rowsOfRound = new RoundRows(this.selected, this.d);
       this.openedAt = opening.openedAt;
+      this.assignment = opening.aggregators ?? [];
       if (this.task.dp) {
         this.dpRound = this.dpMechanism(this.round);
         this.dpRound.population = opening.population ?? this.selected.length;
@@ -287,16 +333,21 @@ export class Coordinator {
         const env = parseEnvelope(envelope);
         const p = this.byKey.get(toHex(env.sender));
         if (!p || p.index !== index) throw new Error(`ledger entry (${this.round}, ${index}) is signed by an unknown key`);
+        this.replay.accept(env);
+        if (env.kind === 'aggregate') {
+          this.countPartial(p.id, this.decodePartial(env.payload), false);
+          this.written.set(p.id, Promise.resolve(true));
+          continue;
+        }
         const u = decodeUpdatePayload(env.payload, this.d, this.enc, this.task.maxSamples, this.rowsOfRound.has(p.id) ? this.rowsOfRound.row(p.id) : undefined);
         this.submitted.set(p.id, { id: p.id, values: u.values, samples: u.samples });
         this.written.set(p.id, Promise.resolve(true));
-        this.replay.accept(env);
       }
-      this.log(`round ${this.round}: resumed with ${this.submitted.size} of ${this.selected.length} updates from the ledger`);
+      this.log(`round ${this.round}: resumed with ${this.counted()} of ${this.selected.length} updates from the ledger${this.partials.size ? ` (${this.covered.size} in ${this.partials.size} partial sums)` : ''}`);
       this.state = 'open';
       this.armDeadline();
       this.emit({ type: 'round', ...this.roundInfo() });
-      if (this.submitted.size === this.selected.length) void this.closeRound(this.selected.length ? 'all updates in' : 'nobody sampled');
+      if (this.counted() === this.selected.length) void this.closeRound(this.selected.length ? 'all updates in' : 'nobody sampled');
     } else {
       this.state = 'waiting';
       this.maybeOpen();
@@ -315,11 +366,22 @@ export class Coordinator {
       round: Math.min(this.round, this.task.rounds),
       state: this.state === 'aggregating' ? 'open' : this.state === 'done' ? 'done' : this.state,
       selected: this.state === 'waiting' ? [] : this.selected,
-      submitted: [...this.submitted.keys()].sort(),
+      submitted: [...this.submitted.keys(), ...this.covered.keys()].sort(),
       deadline: this.state === 'open' || this.state === 'aggregating' ? this.deadline : 0,
       modelSha256: this.modelSha,
       rounds: this.task.rounds,
+      ...(this.assignment.length && (this.state === 'open' || this.state === 'aggregating') ? { aggregators: this.assignment } : {}),
     };
+  }
+
+  /** Updates counted in the open round: submitted to the coordinator, or covered by a partial sum. */
+  private counted(): number {
+    return this.submitted.size + this.covered.size;
+  }
+
+  /** Whether participant `id`'s update for the open round counts already (directly or in a partial). */
+  private isCounted(id: string): boolean {
+    return this.submitted.has(id) || this.covered.has(id);
   }
 
   /** The current global model (f32 LE bytes) and its hash. */
@@ -335,7 +397,7 @@ export class Coordinator {
     this.counts.rejectedByCode[err.code] = (this.counts.rejectedByCode[err.code] ?? 0) + 1;
     this.opts.metrics?.rejected(err.code);
     // The reason shown for a selected participant that ends the round without an update.
-    if (id && this.selected.includes(id) && round === this.round && !this.submitted.has(id) && err.code !== 'duplicate') {
+    if (id && this.selected.includes(id) && round === this.round && !this.isCounted(id) && err.code !== 'duplicate') {
       this.roundFailures.set(id, `${err.code}: ${err.message}`);
     }
     this.emit({ type: 'rejected', ...rec });
@@ -350,7 +412,7 @@ export class Coordinator {
   private async openEnvelope(bytes: Uint8Array, kind: Envelope['kind']): Promise<{ env: Envelope; who: ParticipantRecord | undefined }> {
     let env: Envelope;
     try {
-      env = parseEnvelope(bytes, { maxPayload: 40 + 4 * this.d + (this.task.proofs ? 4 + this.task.proofs.chunks * UPDATE_PROOF_BYTES : 0) });
+      env = parseEnvelope(bytes, { maxPayload: kind === 'aggregate' ? partialBytes(this.task.aggregators?.fanin ?? 1, this.d) : 40 + 4 * this.d + (this.task.proofs ? 4 + this.task.proofs.chunks * UPDATE_PROOF_BYTES : 0) });
     } catch (e) {
       throw refusal(e);
     }
@@ -474,6 +536,14 @@ export class Coordinator {
       if (typeof req !== 'object' || req === null || req.op !== 'join') throw new HttpError(400, 'op', 'payload.op', `join payload must have op 'join'`);
       if (req.host !== 'node' && req.host !== 'browser') throw new HttpError(400, 'host', 'payload.host', `host must be 'node' or 'browser', got ${JSON.stringify(req.host)}`);
       if (req.role !== 'participant' && req.role !== 'aggregator') throw new HttpError(400, 'role', 'payload.role', `role must be 'participant' or 'aggregator', got ${JSON.stringify(req.role)}`);
+      if (req.role === 'aggregator') {
+        if (!this.task.aggregators) throw new HttpError(409, 'role', 'payload.role', `task '${this.task.name}' has no aggregator tier (task.aggregators): join as a participant`);
+        req.endpoint = checkEndpoint(req.endpoint);
+      } else if (req.endpoint !== undefined) {
+        throw new HttpError(400, 'endpoint', 'payload.endpoint', 'only an aggregator gives an endpoint');
+      }
+      const known = opened.who;
+      if (known && known.role !== req.role) throw new HttpError(409, 'role', 'payload.role', `${known.id} joined as ${known.role === 'aggregator' ? 'an aggregator' : 'a participant'}; a key keeps its role`);
       const mlDsaKey = this.joinMlDsaKey(env, req);
       await this.checkSignature(env, mlDsaKey);
       // The quote must bind the key that signed this envelope and a nonce issued here (used up now).
@@ -496,18 +566,20 @@ export class Coordinator {
       let who = this.byKey.get(toHex(env.sender));
       const attested = verdict.attested ? { attested: true, ak: verdict.ak, attestedAt: this.now() } : {};
       const mlDsa = req.mlDsaPublicKey !== undefined ? { mlDsaPublicKey: req.mlDsaPublicKey } : {};
+      const endpoint = req.endpoint !== undefined ? { endpoint: req.endpoint } : {};
       const note = verdict.attested ? `TPM-attested, AK ${verdict.ak!.slice(0, 16)}..., PCRs ${verdict.pcrs!.join(',')}` : 'not attested';
       if (!who) {
         if (this.byKey.size >= this.task.maxParticipants) throw new HttpError(403, 'full', null, `the task admits ${this.task.maxParticipants} participants and has them`);
         const index = this.byKey.size;
-        const rec: ParticipantRecord = { id: participantId(index), index, publicKey: toHex(env.sender), host: req.host, role: req.role, joinedAt: this.now(), ...attested, ...mlDsa };
+        const rec: ParticipantRecord = { id: participantId(index), index, publicKey: toHex(env.sender), host: req.host, role: req.role, joinedAt: this.now(), ...attested, ...mlDsa, ...endpoint };
         who = await this.store.addParticipant(rec);
         this.addKnown(who);
-        this.log(`${who.id} joined (${who.host} ${who.role}, ${note})`);
+        this.log(`${who.id} joined (${who.host} ${who.role}${who.endpoint ? ` at ${who.endpoint}` : ''}, ${note})`);
         this.emitParticipants();
-      } else if (verdict.attested || (mlDsa.mlDsaPublicKey && !who.mlDsaPublicKey)) {
-        // A later quote replaces the AK; a first ML-DSA-65 key is registered (hybrid from now on).
-        const rec: ParticipantRecord = { ...who, ...attested, ...mlDsa };
+      } else if (verdict.attested || (mlDsa.mlDsaPublicKey && !who.mlDsaPublicKey) || (endpoint.endpoint && endpoint.endpoint !== who.endpoint)) {
+        // A later quote replaces the AK; a first ML-DSA-65 key is registered (hybrid from now on); an
+        // aggregator that moved gives its new endpoint.
+        const rec: ParticipantRecord = { ...who, ...attested, ...mlDsa, ...endpoint };
         await this.store.updateParticipant(rec);
         this.addKnown(rec);
         who = rec;
@@ -527,6 +599,7 @@ export class Coordinator {
     if (n > 0) this.connections.set(id, n);
     else this.connections.delete(id);
     this.emitParticipants();
+    if (n <= 0 && this.byId.get(id)!.role === 'aggregator') this.unassign(id, 'its connection closed');
     if (up) this.maybeOpen();
     return true;
   }
@@ -580,20 +653,63 @@ export class Coordinator {
     this.submitted.clear();
     this.written.clear();
     this.roundFailures.clear();
+    this.partials.clear();
+    this.covered.clear();
     this.replay = new ReplayGuard();
+    this.assignment = this.assign();
     const round = this.round;
-    this.track(this.store.openRound({ round, selected: this.selected, modelSha256: this.modelSha, openedAt: this.openedAt, ...(dp ? { population: available.length } : {}) })).then(
+    this.track(this.store.openRound(this.opening(dp ? available.length : undefined))).then(
       () => {
         if (this.round !== round || this.stopped) return;
         this.armDeadline();
         this.opts.metrics?.round(round);
-        this.log(`round ${round}: open, ${this.selected.length} selected${dp ? ` (Poisson sampling, q = ${dp.q}, of ${available.length})` : ''}`);
+        this.log(`round ${round}: open, ${this.selected.length} selected${dp ? ` (Poisson sampling, q = ${dp.q}, of ${available.length})` : ''}${this.assignment.length ? `; ${this.assignment.map((a) => `${a.id} aggregates ${a.members.length}`).join(', ')}` : ''}`);
         this.emit({ type: 'round', ...this.roundInfo() });
         // DP sampling may pick nobody: the round is then the noise alone.
         if (!this.selected.length && this.state === 'open') void this.closeRound('nobody sampled');
       },
       (e: unknown) => this.log(`round ${round}: could not record its opening: ${(e as Error).message}`),
     );
+  }
+
+  /** The open round's opening record (DP tasks: with the population it was sampled from). */
+  private opening(population?: number): RoundOpenRecord {
+    return {
+      round: this.round, selected: this.selected, modelSha256: this.modelSha, openedAt: this.openedAt,
+      ...(population !== undefined ? { population } : {}), ...(this.assignment.length ? { aggregators: this.assignment } : {}),
+    };
+  }
+
+  /**
+   * Tasks with aggregators: hands the selected Node participants, `fanin` at a time in id order, to the
+   * connected aggregators in id order; whoever is left over (and every browser) submits to the coordinator.
+   */
+  private assign(): RoundAggregator[] {
+    const tier = this.task.aggregators;
+    if (!tier) return [];
+    const aggs = [...this.connections.keys()].filter((id) => this.byId.get(id)?.role === 'aggregator' && this.byId.get(id)?.endpoint).sort();
+    const nodes = this.selected.filter((id) => this.byId.get(id)?.host === 'node');
+    const out: RoundAggregator[] = [];
+    for (let k = 0, s = 0; k < aggs.length && s < nodes.length; k++, s += tier.fanin) {
+      out.push({ id: aggs[k]!, endpoint: this.byId.get(aggs[k]!)!.endpoint!, members: nodes.slice(s, s + tier.fanin) });
+    }
+    return out;
+  }
+
+  /**
+   * Takes an aggregator's participants back for the rest of the open round (it disconnected, or its partial
+   * failed the audit), unless its partial already counts: they submit to the coordinator from the `round`
+   * message on.
+   */
+  private unassign(id: string, why: string): void {
+    if (this.state !== 'open' && this.state !== 'aggregating') return;
+    if (this.partials.has(id) || !this.assignment.some((a) => a.id === id)) return;
+    const gone = this.assignment.find((a) => a.id === id)!;
+    this.assignment = this.assignment.filter((a) => a.id !== id);
+    this.log(`round ${this.round}: ${id} no longer aggregates (${why}); its ${gone.members.length} participants submit here`);
+    const pop = this.dpRound?.population;
+    void this.track(this.store.openRound(this.opening(this.task.dp ? pop : undefined))).catch((e: unknown) => this.log(`round ${this.round}: could not record the reassignment: ${(e as Error).message}`));
+    if (this.state === 'open') this.emit({ type: 'round', ...this.roundInfo() });
   }
 
   /** This round's DP-FedAvg release (DP tasks). */
@@ -620,12 +736,14 @@ export class Coordinator {
   private onDeadline(): void {
     if (this.state !== 'open' || this.stopped) return;
     // DP tasks aggregate whatever came (the release divides by q N, not by the count): no second sampling.
-    if (this.submitted.size >= this.task.minSubmissions || this.task.dp) {
+    if (this.counted() >= this.task.minSubmissions || this.task.dp) {
       void this.closeRound('deadline');
       return;
     }
-    // Too few updates: select again among whoever is connected now (keeping those who submitted).
-    const again = new Set([...this.selected.filter((id) => this.submitted.has(id)), ...this.connectedIds()]);
+    // Too few updates: select again among whoever is connected now (keeping those counted), everyone
+    // submitting here for the rest of the round (aggregators whose partial counts keep it).
+    const again = new Set([...this.selected.filter((id) => this.isCounted(id)), ...this.connectedIds()]);
+    this.assignment = this.assignment.filter((a) => this.partials.has(a.id));
     this.selected = [...again].sort();
     this.rowsOfRound = new RoundRows(this.selected, this.d);
     for (const u of this.submitted.values()) {
@@ -633,8 +751,8 @@ export class Coordinator {
       row.set(u.values);
       u.values = row;
     }
-    this.log(`round ${this.round}: ${this.submitted.size} of ${this.task.minSubmissions} needed updates at the deadline; open again with ${this.selected.length} selected`);
-    void this.track(this.store.openRound({ round: this.round, selected: this.selected, modelSha256: this.modelSha, openedAt: this.openedAt }));
+    this.log(`round ${this.round}: ${this.counted()} of ${this.task.minSubmissions} needed updates at the deadline; open again with ${this.selected.length} selected`);
+    void this.track(this.store.openRound(this.opening()));
     this.armDeadline();
     this.emit({ type: 'round', ...this.roundInfo() });
   }
@@ -663,7 +781,8 @@ export class Coordinator {
         throw new HttpError(409, 'round', 'round', this.state === 'open' ? `round ${env.round} is not open; round ${this.round} is` : this.state === 'aggregating' && env.round === this.round ? `round ${env.round} is closed (aggregating)` : `round ${env.round} is not open (the coordinator is ${this.state === 'waiting' ? `waiting to open round ${this.round}` : `at round ${this.round}`})`);
       }
       if (!this.rowsOfRound.has(who.id)) throw new HttpError(403, 'not-selected', 'sender', `${who.id} is not selected for round ${this.round}`);
-      if (this.submitted.has(who.id) || this.inflight.has(who.id)) throw new HttpError(409, 'duplicate', 'sender', `${who.id} already submitted an update for round ${this.round}`);
+      if (this.covered.has(who.id)) throw new HttpError(409, 'duplicate', 'sender', `${who.id}'s update for round ${this.round} counts already, in ${this.covered.get(who.id)}'s partial sum`);
+      if (this.submitted.has(who.id) || this.inflight.has(who.id)) throw new HttpError(409, 'duplicate', 'sender', `${who.id} already submitted an update for round ${this.round}${this.inflight.has(who.id) && !this.submitted.has(who.id) ? ' (being checked)' : ''}`);
       this.replay.check(env);
       const u = (() => {
         try {
@@ -683,7 +802,7 @@ export class Coordinator {
       const write = this.store.addUpdate(env.round, who.index, bytes);
       this.submitted.set(who.id, { id: who.id, values: u.values, samples: u.samples });
       this.written.set(who.id, write);
-      if (this.submitted.size === this.selected.length) void this.closeRound('all updates in');
+      if (this.counted() === this.selected.length) void this.closeRound('all updates in');
       let added = false;
       try {
         added = await write;
@@ -704,6 +823,168 @@ export class Coordinator {
     } finally {
       if (claimed && id) this.inflight.delete(id);
     }
+  }
+
+  /** The linear rule of the open round (tasks with aggregators have one: parseTaskSpec sees to it). */
+  private linear(): LinearStrategy {
+    const s = this.dpRound ?? this.strategy;
+    if (!isLinear(s)) throw new Error(`rule '${s.name}' is not linear; task.aggregators needs fedavg or dp`);
+    return s;
+  }
+
+  /** A partial-sum payload, checked against the task (weights: examples, or 1 each with DP). */
+  private decodePartial(payload: Uint8Array): PartialPayload {
+    return decodePartialPayload(payload, this.d, this.task.aggregators?.fanin ?? 1, this.linear().weighting === 'unit' ? 1 : this.task.maxSamples);
+  }
+
+  /** Counts an aggregator's partial in the open round. */
+  private countPartial(id: string, p: PartialPayload, audited: boolean): AcceptedPartial {
+    const members = p.members.map((m) => participantId(m.index));
+    const acc: AcceptedPartial = { id, members, sums: p.sums, weight: p.weight, audited };
+    this.partials.set(id, acc);
+    for (const m of members) this.covered.set(m, id);
+    return acc;
+  }
+
+  /**
+   * A leaf aggregator's partial sum: an `aggregate` envelope for the open round from an aggregator the round
+   * assigned participants to, covering some of them (none counted yet), replayed from its envelopes with
+   * probability `task.aggregators.audit` (docs/coordinator.md, "Leaf aggregators").
+   * @returns once the partial is in the ledger (synced).
+   * @throws HttpError (4xx) saying why it was refused; the round goes on, and a partial that failed its audit
+   *   loses its aggregator the round's participants (they submit here).
+   */
+  submitPartial(bytes: Uint8Array): Promise<{ accepted: true; round: number; id: string; covers: string[]; audited: boolean }> {
+    if (this.stopped) return Promise.reject(new HttpError(503, 'stopping', null, 'the coordinator is shutting down'));
+    return this.track(this.submitPartial_(bytes));
+  }
+
+  private async submitPartial_(bytes: Uint8Array): Promise<{ accepted: true; round: number; id: string; covers: string[]; audited: boolean }> {
+    let id: string | null = null;
+    let round = this.round;
+    const claimed: string[] = [];
+    try {
+      if (!this.task.aggregators) throw new HttpError(409, 'role', 'kind', `task '${this.task.name}' has no aggregator tier (task.aggregators)`);
+      const { env, who } = await this.openEnvelope(bytes, 'aggregate');
+      round = env.round;
+      if (!who) throw new HttpError(403, 'unknown-key', 'sender', `sender ${toHex(env.sender).slice(0, 16)}... has not joined this task`);
+      id = who.id;
+      if (who.role !== 'aggregator') throw new HttpError(403, 'role', 'sender', `${who.id} joined as a participant; partial sums come from aggregators`);
+      if (this.state === 'done') throw new HttpError(409, 'round', 'round', `the task is finished (${this.task.rounds} rounds)`);
+      if (this.state !== 'open' || env.round !== this.round) throw new HttpError(409, 'round', 'round', `round ${env.round} is not open (the coordinator is ${this.state} at round ${this.round})`);
+      const a = this.assignment.find((x) => x.id === who.id);
+      if (!a) throw new HttpError(403, 'not-assigned', 'sender', `${who.id} aggregates nobody in round ${this.round}`);
+      if (this.partials.has(who.id) || this.inflight.has(who.id)) throw new HttpError(409, 'duplicate', 'sender', `${who.id} already sent its partial sum for round ${this.round}`);
+      this.replay.check(env);
+      let p: PartialPayload;
+      try {
+        p = this.decodePartial(env.payload);
+      } catch (e) {
+        throw refusal(e);
+      }
+      if (toHex(p.model) !== this.modelSha) throw new HttpError(409, 'stale-model', 'payload.model', `partial sums updates of model ${toHex(p.model).slice(0, 16)}..., round ${this.round} trains from ${this.modelSha.slice(0, 16)}...`);
+      const mine = new Set(a.members);
+      const members = p.members.map((m, i) => {
+        const mid = participantId(m.index);
+        if (!mine.has(mid)) throw new HttpError(422, 'not-assigned', `payload.members[${i}].index`, `${mid} is not among the participants ${who.id} was given in round ${this.round}`);
+        if (this.isCounted(mid) || this.inflight.has(mid)) throw new HttpError(409, 'covered', `payload.members[${i}].index`, `${mid}'s update for round ${this.round} counts already (it submitted here); send the partial without it`);
+        return mid;
+      });
+      // Claimed: direct submissions of these participants wait for the verdict (409 while it is checked).
+      for (const m of [who.id, ...members]) {
+        this.inflight.add(m);
+        claimed.push(m);
+      }
+      await this.checkSignature(env);
+      const audited = Math.random() < this.task.aggregators.audit;
+      if (audited) await this.audit(a, env, p);
+      if (this.state !== 'open' || this.round !== env.round) throw new HttpError(409, 'round', 'round', `round ${env.round} closed while the partial sum was checked`);
+      const write = this.store.addUpdate(env.round, who.index, bytes);
+      this.countPartial(who.id, p, audited);
+      this.written.set(who.id, write);
+      if (this.counted() === this.selected.length) void this.closeRound('all updates in');
+      let added = false;
+      try {
+        added = await write;
+      } finally {
+        if (!added && this.written.get(who.id) === write) {
+          this.partials.delete(who.id);
+          for (const m of members) this.covered.delete(m);
+          this.written.delete(who.id);
+        }
+      }
+      if (!added) throw new HttpError(409, 'duplicate', 'sender', `${who.id} already has a partial sum for round ${env.round} in the ledger`);
+      this.replay.accept(env);
+      this.counts.accepted += members.length;
+      for (const m of members) {
+        this.opts.metrics?.accepted();
+        this.emit({ type: 'accepted', round: env.round, id: m });
+      }
+      this.log(`round ${env.round}: ${who.id}'s partial sum of ${members.length} updates counts${audited ? ' (replayed from its envelopes: exact)' : ''}`);
+      return { accepted: true, round: env.round, id: who.id, covers: members, audited };
+    } catch (e) {
+      const err = refusal(e);
+      if (id && err.code === 'audit') {
+        this.flags.set(id, (this.flags.get(id) ?? 0) + 1);
+        this.unassign(id, `its partial failed the audit: ${err.message}`);
+      }
+      throw this.reject(err, id, round);
+    } finally {
+      for (const m of claimed) this.inflight.delete(m);
+    }
+  }
+
+  /**
+   * Replays a partial: fetches the envelopes it covers from its aggregator (`GET /api/envelopes?round=`), and
+   * checks that each is the one its hash names, a signed update of the member for this round and model, and
+   * that their weighted sum and weight are the partial's, bit for bit.
+   * @throws HttpError 422 'audit' naming what differs.
+   */
+  private async audit(a: RoundAggregator, env: Envelope, p: PartialPayload): Promise<void> {
+    const fail = (field: string, message: string) => new HttpError(422, 'audit', field, `audit of ${a.id}'s partial: ${message}`);
+    const url = new URL(`api/envelopes?round=${env.round}`, a.endpoint);
+    const n = p.members.length;
+    const limit = n * (4 + 72 + 40 + 4 * this.d + 3373);
+    let bytes: Uint8Array;
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(Math.min(10_000, this.task.roundTimeoutMs)) });
+      if (!res.ok) throw fail('envelopes', `GET ${url.href} answered ${res.status}`);
+      if (Number(res.headers.get('content-length') ?? 0) > limit) throw fail('envelopes', `GET ${url.href} sends more than ${limit} bytes for ${n} envelopes`);
+      bytes = new Uint8Array(await res.arrayBuffer());
+    } catch (e) {
+      if (e instanceof HttpError) throw e;
+      throw fail('envelopes', `GET ${url.href} failed: ${(e as Error).message}`);
+    }
+    let envs: Uint8Array[];
+    try {
+      envs = unpackEnvelopes(bytes, n);
+    } catch (e) {
+      throw fail('envelopes', (e as Error).message);
+    }
+    if (envs.length !== n) throw fail('envelopes', `the partial covers ${n} updates, ${a.endpoint} gave ${envs.length} envelopes`);
+    const updates: EncodedUpdate[] = [];
+    for (let i = 0; i < n; i++) {
+      const m = p.members[i]!, e = envs[i]!, mid = participantId(m.index);
+      if (sha256Hex(e) !== toHex(m.sha256)) throw fail(`payload.members[${i}].sha256`, `envelope ${i} is not the one the partial names for ${mid}`);
+      let u: EncodedUpdate;
+      try {
+        const ue = parseEnvelope(e, { maxPayload: 40 + 4 * this.d });
+        const rec = this.byId.get(mid);
+        if (ue.kind !== 'update' || toHex(ue.task) !== this.taskIdHex || ue.round !== env.round || !rec || toHex(ue.sender) !== rec.publicKey) throw new Error(`it is not ${mid}'s update for round ${env.round} of this task`);
+        const d = decodeUpdatePayload(ue.payload, this.d, this.enc, this.task.maxSamples);
+        if (toHex(d.model) !== this.modelSha) throw new Error('it was trained from another model');
+        await this.checkSignature(ue);
+        u = { id: mid, values: d.values, samples: d.samples };
+      } catch (err) {
+        throw fail(`payload.members[${i}]`, `${mid}'s envelope: ${(err as Error).message}`);
+      }
+      updates.push(u);
+    }
+    const w = weightsOf(updates, this.linear().weighting);
+    const weight = w.reduce((x, y) => x + y, 0);
+    if (weight !== p.weight) throw fail('payload.weight', `weight ${p.weight}, the envelopes give ${weight}`);
+    const sums = weightedSum(updates, w, this.d);
+    for (let j = 0; j < this.d; j++) if (sums[j] !== p.sums[j]) throw fail(`payload.sums[${j}]`, `sum ${p.sums[j]}, the envelopes give ${sums[j]}`);
   }
 
   /** Aggregates the open round, applies it and opens the next. */
@@ -727,8 +1008,9 @@ export class Coordinator {
     const r = this.round;
     const t0 = performance.now();
     const results = [...this.submitted.values()].sort((a, b) => (a.id < b.id ? -1 : 1));
-    const writes = results.map((u) => this.written.get(u.id)!);
-    const failures: Failure[] = this.selected.filter((id) => !this.submitted.has(id)).map((id) => ({ id, reason: this.roundFailures.get(id) ?? 'no update before the deadline' }));
+    const partials = [...this.partials.values()].sort((a, b) => (a.id < b.id ? -1 : 1));
+    const writes = [...results, ...partials].map((u) => this.written.get(u.id)!);
+    const failures: Failure[] = this.selected.filter((id) => !this.isCounted(id)).map((id) => ({ id, reason: this.roundFailures.get(id) ?? 'no update before the deadline' }));
     const flagged = detect(results, this.d);
     const dp = this.task.dp;
     const tDetect = performance.now();
@@ -739,7 +1021,7 @@ export class Coordinator {
       reputation.set(res.id, 0.8 * (reputation.get(res.id) ?? 1) + (isFlagged ? 0 : 0.2));
       if (isFlagged) flags.set(res.id, (flags.get(res.id) ?? 0) + 1);
     }
-    const agg = (this.dpRound ?? this.strategy).aggregateRound(r, results, failures, this.enc, this.d);
+    const agg = partials.length ? this.releaseWithPartials(results, partials, failures) : (this.dpRound ?? this.strategy).aggregateRound(r, results, failures, this.enc, this.d);
     const params = this.params.slice(), velocity = this.velocity.slice();
     serverStep(params, velocity, agg.update, this.task.serverLr, this.task.serverMomentum);
     const t1 = performance.now();
@@ -751,13 +1033,14 @@ export class Coordinator {
     const row: RoundRowRecord = {
       round: r, accuracy: ev.accuracy, loss: ev.loss, epsilon: dp ? this.accountant!.epsilonAfter(dp.q, dp.noiseMultiplier, 1, dp.delta) : null, accepted: agg.accepted, rejected: agg.rejected, flagged,
       latencyMs: closedAt - this.openedAt, hosts, closedAt, modelSha256: '',
+      ...(partials.length ? { partials: partials.map((p) => ({ id: p.id, members: p.members.length, audited: p.audited })) } : {}),
     };
     const next = r + 1;
     const pBytes = bytesOf(params);
     row.modelSha256 = sha256Hex(pBytes);
     // Every counted update is in the ledger before the round's result is.
     const synced = await Promise.allSettled(writes);
-    const lost = results.filter((_, i) => { const w = synced[i]!; return w.status === 'rejected' || !w.value; }).map((u) => u.id);
+    const lost = [...results, ...partials].filter((_, i) => { const w = synced[i]!; return w.status === 'rejected' || !w.value; }).map((u) => u.id);
     if (lost.length) throw new Error(`the ledger write of ${lost.join(' ')} failed; round ${r} stays open without them`);
     const tSynced = performance.now();
     await this.store.closeRound(r, { row, params: pBytes, velocity: bytesOf(velocity), reputation: [...reputation], flags: [...flags] }, next);
@@ -772,8 +1055,11 @@ export class Coordinator {
     this.submitted.clear();
     this.written.clear();
     this.roundFailures.clear();
+    this.partials.clear();
+    this.covered.clear();
+    this.assignment = [];
     this.opts.metrics?.roundClosed(row);
-    this.log(`round ${r}: ${why}; ${agg.accepted.length} accepted, ${agg.rejected.length} not counted${flagged.length ? `, flagged ${flagged.join(' ')}` : ''}; accuracy ${ev.accuracy.toFixed(4)}; ${row.latencyMs} ms from opening (detect ${(tDetect - t0).toFixed(0)} ms, aggregate ${(t1 - tDetect).toFixed(0)} ms, evaluate ${(t2 - t1).toFixed(0)} ms, ledger sync wait ${(tSynced - t2).toFixed(0)} ms, commit ${(t3 - tSynced).toFixed(0)} ms)`);
+    this.log(`round ${r}: ${why}; ${agg.accepted.length} accepted${partials.length ? ` (${partials.reduce((a, p) => a + p.members.length, 0)} of them in ${partials.length} partial sums)` : ''}, ${agg.rejected.length} not counted${flagged.length ? `, flagged ${flagged.join(' ')}` : ''}; accuracy ${ev.accuracy.toFixed(4)}; ${row.latencyMs} ms from opening (detect ${(tDetect - t0).toFixed(0)} ms, aggregate ${(t1 - tDetect).toFixed(0)} ms, evaluate ${(t2 - t1).toFixed(0)} ms, ledger sync wait ${(tSynced - t2).toFixed(0)} ms, commit ${(t3 - tSynced).toFixed(0)} ms)`);
     // Participants first: the server flushes them ahead of the row, so the flag counts a dashboard shows
     // agree with the row it has just drawn.
     this.emitParticipants();
@@ -789,6 +1075,37 @@ export class Coordinator {
     this.maybeOpen();
   }
 
+  /**
+   * The round's release from the direct updates' exact weighted sum plus the partial sums: the same wrapping
+   * i64 sum, so the same bits, as the flat rule over all the updates (docs/numerics.md).
+   */
+  private releaseWithPartials(results: EncodedUpdate[], partials: AcceptedPartial[], failures: Failure[]): AggregateResult {
+    const s = this.linear();
+    const rs = ordered(results);
+    const w = weightsOf(rs, s.weighting);
+    const parts = partials.map((p) => ({ sums: p.sums, weight: p.weight, count: p.members.length }));
+    if (rs.length) parts.push({ sums: weightedSum(rs, w, this.d), weight: w.reduce((a, b) => a + b, 0), count: rs.length });
+    const total = parts.length === 1 ? parts[0]! : addPartials(parts, this.d);
+    const accepted = [...rs.map((u) => u.id), ...partials.flatMap((p) => p.members)].sort();
+    return s.release(total.sums, total.weight, accepted, failures, this.enc, this.d);
+  }
+
+  /**
+   * `GET /api/keys?ids=p0001,p0002`: the public keys of joined participants, which an aggregator checks its
+   * members' envelopes against (keys are public; ML-DSA-65 keys only of hybrid signers).
+   * @throws HttpError 400 / 404 naming `ids`.
+   */
+  keysOf(ids: string | null): { id: string; index: number; publicKey: string; mlDsaPublicKey?: string }[] {
+    if (!ids) throw new HttpError(400, 'ids', 'ids', 'give ids=<id>,<id>,... (participant ids)');
+    const list = ids.split(','), max = Math.max(64, 4 * (this.task.aggregators?.fanin ?? 1));
+    if (list.length > max) throw new HttpError(400, 'ids', 'ids', `at most ${max} ids per request, got ${list.length}`);
+    return list.map((id) => {
+      const p = this.byId.get(id);
+      if (!p) throw new HttpError(404, 'unknown-id', 'ids', `no participant ${JSON.stringify(id.slice(0, 32))}`);
+      return { id: p.id, index: p.index, publicKey: p.publicKey, ...(p.mlDsaPublicKey ? { mlDsaPublicKey: p.mlDsaPublicKey } : {}) };
+    });
+  }
+
   /** Everything the dashboard shows. */
   status(): Status {
     return {
@@ -798,12 +1115,20 @@ export class Coordinator {
     };
   }
 
-  /** The ledger: every accepted update envelope, once, with its hash. */
-  ledger(): { round: number; id: string; sequence: number; sha256: string }[] {
-    const out: { round: number; id: string; sequence: number; sha256: string }[] = [];
+  /**
+   * The ledger: every accepted update envelope and partial sum, once, with its hash; a partial (`kind`
+   * 'aggregate') lists the participants whose updates it covers and their envelopes' hashes.
+   */
+  ledger(): LedgerEntry[] {
+    const out: LedgerEntry[] = [];
     for (const e of this.store.ledgerEntries()) {
       const env = parseEnvelope(e.envelope);
-      out.push({ round: e.round, id: participantId(e.index), sequence: env.sequence, sha256: sha256Hex(e.envelope) });
+      const entry: LedgerEntry = { round: e.round, id: participantId(e.index), kind: env.kind === 'aggregate' ? 'aggregate' : 'update', sequence: env.sequence, sha256: sha256Hex(e.envelope) };
+      if (env.kind === 'aggregate') {
+        const p = decodePartialPayload(env.payload, this.d, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+        entry.covers = p.members.map((m) => ({ id: participantId(m.index), sha256: toHex(m.sha256) }));
+      }
+      out.push(entry);
     }
     return out;
   }

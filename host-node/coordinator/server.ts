@@ -12,6 +12,7 @@ import { extname, resolve, sep } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { HttpError, type Coordinator, type CoordinatorEvent } from './core.js';
 import type { PromMetrics } from './metrics.js';
+import { partialBytes } from '../../runtime/fl/partial.js';
 
 const MIME: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -27,7 +28,7 @@ const MIME: Record<string, string> = {
 };
 
 /** Headers on every response: the embed script and its API calls work from any origin. */
-const COMMON = {
+export const COMMON = {
   'Access-Control-Allow-Origin': '*',
   'Access-Control-Expose-Headers': 'X-Meshwork-Round, X-Meshwork-Model-Sha256',
   'Cross-Origin-Resource-Policy': 'cross-origin',
@@ -52,13 +53,13 @@ export interface CoordinatorServer {
   close(): Promise<void>;
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { ...COMMON, 'Content-Type': 'application/json', 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(text) });
   res.end(text);
 }
 
-function sendError(res: ServerResponse, e: HttpError): void {
+export function sendError(res: ServerResponse, e: HttpError): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -67,7 +68,7 @@ function sendError(res: ServerResponse, e: HttpError): void {
 }
 
 /** Reads a request body of at most `limit` bytes (413 beyond, without reading the rest). */
-function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
+export function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && !/^\d+$/.test(declared)) return Promise.reject(new HttpError(400, 'content-length', 'content-length', `Content-Length '${declared}' is not a byte count`));
   if (declared !== undefined && Number(declared) > limit) return Promise.reject(new HttpError(413, 'too-large', 'body', `body of ${declared} bytes is over the limit of ${limit}`));
@@ -98,7 +99,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
   });
 }
 
-function requireBinary(req: IncomingMessage): void {
+export function requireBinary(req: IncomingMessage): void {
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (type !== 'application/octet-stream') throw new HttpError(415, 'content-type', 'content-type', `body must be application/octet-stream (a signed envelope), got '${type || 'none'}'`);
 }
@@ -131,6 +132,8 @@ export function createCoordinatorServer(opts: ServerOptions): CoordinatorServer 
   const submitLimit = 72 + 40 + 4 * c.d + 3373;
   // A join carries its JSON request: with an ML-DSA-65 key (2,604 base64 characters) and a TPM quote.
   const joinLimit = 72 + 8192 + 3373;
+  // A partial sum from a leaf aggregator: fan-in hashes and d i64 sums (tasks with aggregators).
+  const partialLimit = 72 + partialBytes(c.task.aggregators?.fanin ?? 1, c.d) + 3373;
   const started = Date.now();
 
   async function serveFile(res: ServerResponse, root: string, rel: string, cache: string): Promise<void> {
@@ -212,6 +215,18 @@ export function createCoordinatorServer(opts: ServerOptions): CoordinatorServer 
         sendJson(res, 202, out);
         return 'submit';
       }
+      case '/api/partial': {
+        only('POST');
+        requireBinary(req);
+        const out = await c.submitPartial(await readBody(req, partialLimit));
+        sendJson(res, 202, out);
+        return 'partial';
+      }
+      case '/api/keys': {
+        only('GET');
+        sendJson(res, 200, c.keysOf(new URL(req.url ?? '/', 'http://x').searchParams.get('ids')));
+        return 'keys';
+      }
       case '/':
         only('GET');
         {
@@ -265,7 +280,7 @@ export function createCoordinatorServer(opts: ServerOptions): CoordinatorServer 
     route(req, res, path).then(finish, (e: unknown) => {
       if (e instanceof HttpError) {
         // Submissions and joins record their own refusals (with the participant); record the rest here.
-        if (!(path === '/api/submit' || path === '/api/join') || e.code === 'too-large' || e.code === 'content-type' || e.code === 'method' || e.code === 'content-length' || e.code === 'body') c.refuse(e);
+        if (!(path === '/api/submit' || path === '/api/join' || path === '/api/partial') || e.code === 'too-large' || e.code === 'content-type' || e.code === 'method' || e.code === 'content-length' || e.code === 'body') c.refuse(e);
         if (e.status === 413) res.setHeader('Connection', 'close');
         sendError(res, e);
       } else {

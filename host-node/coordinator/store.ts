@@ -6,7 +6,8 @@
  * Databases:
  * - `meta`: the task (refused if a different task reuses the folder) and the round the task is at;
  * - `participants`: public key (hex) -> id, index, host, role, joined time, TPM attestation;
- * - `ledger`: [round, index] -> the accepted update envelope, exactly once (`ifNoExists`);
+ * - `ledger`: [round, index] -> the accepted update envelope, or an aggregator's partial-sum envelope (under
+ *   the aggregator's index), exactly once (`ifNoExists`);
  * - `rounds`: round -> its opening (selection, model hash, open time);
  * - `results`: round -> the model after it, server momentum, reputation and the round's row (one
  *   transaction with the `meta` round pointer, so a round is either wholly applied or not at all).
@@ -14,7 +15,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { open, type Database, type RootDatabase } from 'lmdb';
-import type { StatusRow, TaskSpec } from '../../runtime/fl/protocol.js';
+import type { RoundAggregator, StatusRow, TaskSpec } from '../../runtime/fl/protocol.js';
 
 /** A joined participant. */
 export interface ParticipantRecord {
@@ -32,6 +33,8 @@ export interface ParticipantRecord {
   attestedAt?: number;
   /** ML-DSA-65 public key (base64) registered at join: its envelopes are all hybrid. */
   mlDsaPublicKey?: string;
+  /** Role `aggregator`: the base URL its participants submit to (its last join's). */
+  endpoint?: string;
 }
 
 /** A round's opening. */
@@ -42,6 +45,8 @@ export interface RoundOpenRecord {
   openedAt: number;
   /** DP tasks: participants available when the round was sampled (DP-FedAvg divides by q times this). */
   population?: number;
+  /** Tasks with `aggregators`: the leaf aggregators of the round and their members (reassignments rewrite it). */
+  aggregators?: RoundAggregator[];
 }
 
 /** One round's row (the status row of the protocol). */

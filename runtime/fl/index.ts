@@ -22,5 +22,6 @@ export { learningCurveSvg } from './plot.js';
 export {
   DEFAULT_TASK, parseTaskSpec, taskEncoding, taskDimension, taskSplit, encodeUpdatePayload, decodeUpdatePayload, localJob, encodeForSubmit, trainAndEncode,
   PayloadError, UPDATE_PAYLOAD_HEADER, UPDATE_PROOF_BYTES, proofChunks, proofBound, type UpdateProof, type TaskSpec, type TaskData, type UpdatePayload, type JoinRequest, type RoundInfo,
-  type Status, type StatusRow, type StatusParticipant, type StatusRejection, type CoordinatorEvent,
+  type Status, type StatusRow, type StatusParticipant, type StatusRejection, type CoordinatorEvent, type AggregatorTier, type RoundAggregator,
 } from './protocol.js';
+export { encodePartialPayload, decodePartialPayload, partialBytes, packEnvelopes, unpackEnvelopes, type PartialPayload } from './partial.js';

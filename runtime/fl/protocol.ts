@@ -93,6 +93,23 @@ export interface TaskSpec {
    * Absent: updates carry no proofs.
    */
   proofs?: { chunks: number };
+  /**
+   * A tier of leaf aggregators (docs/coordinator.md, "Leaf aggregators"): at each round's opening the
+   * coordinator hands the selected Node participants, `fanin` at a time in id order, to the connected
+   * aggregators (`meshwork worker --role aggregator`); each verifies its members' updates and sends one signed
+   * exact partial sum. With probability `audit` (default 1) the coordinator fetches the envelopes a partial
+   * covers from its aggregator and replays it before counting it. Needs a linear rule: `fedavg` or `dp`.
+   * Absent: every participant submits to the coordinator.
+   */
+  aggregators?: AggregatorTier;
+}
+
+/** `task.aggregators`. */
+export interface AggregatorTier {
+  /** Most participants one aggregator is given per round (>= 2). */
+  fanin: number;
+  /** Probability in [0, 1] that a partial is replayed from its envelopes before it counts. */
+  audit: number;
 }
 
 /** The defaults of {@link parseTaskSpec}: non-IID digits, 6 shards, Multi-Krum, 20 rounds. */
@@ -119,7 +136,7 @@ export const DEFAULT_TASK: TaskSpec = {
   data: { dataset: 'digits', shards: 6, alpha: 0.5, testFraction: 0.2 },
 };
 
-const TASK_KEYS = new Set(Object.keys(DEFAULT_TASK).concat('bits', 'dp', 'proofs'));
+const TASK_KEYS = new Set(Object.keys(DEFAULT_TASK).concat('bits', 'dp', 'proofs', 'aggregators'));
 const DP_KEYS = ['q', 'noiseMultiplier', 'targetEpsilon', 'delta'];
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -184,7 +201,24 @@ export function parseTaskSpec(input: unknown = {}): TaskSpec {
   if (!(d.testFraction < 1)) throw new RangeError(`task.data.testFraction must be in (0, 1), got ${d.testFraction}`);
   if (t.sizes[0] !== 64 || t.sizes[t.sizes.length - 1] !== 10) throw new RangeError(`task.sizes must start at 64 inputs and end at 10 classes for the digits data, got [${t.sizes.join(', ')}]`);
   if (input.proofs !== undefined) t.proofs = parseProofsOption(input.proofs, Math.ceil(new Mlp(t.sizes).size / CHUNK));
+  if (input.aggregators !== undefined) {
+    t.aggregators = parseAggregatorTier(input.aggregators, t.maxParticipants);
+    if (t.rule !== 'fedavg') throw new RangeError(`task.aggregators needs a linear rule (rule 'fedavg', or task.dp): partial sums cannot carry ${JSON.stringify(t.rule)}, which needs every update`);
+    if (t.proofs) throw new RangeError('task.aggregators and task.proofs exclude each other for now: aggregators do not check proofs');
+  }
   return t;
+}
+
+/** Checks `task.aggregators`. */
+function parseAggregatorTier(a: unknown, maxParticipants: number): AggregatorTier {
+  if (!isObject(a)) throw new TypeError(`task.aggregators must be an object { fanin, audit? }, got ${a === null ? 'null' : Array.isArray(a) ? 'array' : typeof a}`);
+  for (const k of Object.keys(a)) if (k !== 'fanin' && k !== 'audit') throw new RangeError(`task.aggregators.${k} is not an aggregators field (known: fanin, audit)`);
+  if (a.fanin === undefined) throw new TypeError('task.aggregators.fanin is missing');
+  checkInt('task', 'aggregators.fanin', a.fanin, 2, Math.max(2, maxParticipants));
+  const audit = a.audit ?? 1;
+  checkNumber('task', 'aggregators.audit', audit);
+  if (!((audit as number) >= 0 && (audit as number) <= 1)) throw new RangeError(`task.aggregators.audit must be in [0, 1], got ${audit as number}`);
+  return { fanin: a.fanin as number, audit: audit as number };
 }
 
 /** Checks `task.proofs` against the model's number of chunks. */
@@ -271,8 +305,8 @@ export interface UpdatePayload {
 /** A bad update payload; `field` names the part at fault. */
 export class PayloadError extends RangeError {
   override name = 'PayloadError';
-  constructor(readonly field: string, readonly code: 'length' | 'dimension' | 'samples' | 'range' | 'norm' | 'proof', message: string) {
-    super(`update ${field}: ${message}`);
+  constructor(readonly field: string, readonly code: 'length' | 'dimension' | 'samples' | 'range' | 'norm' | 'proof' | 'order', message: string, what = 'update') {
+    super(`${what} ${field}: ${message}`);
   }
 }
 
@@ -396,6 +430,11 @@ export interface JoinRequest {
    */
   mlDsaPublicKey?: string;
   /**
+   * Role `aggregator`: the base URL (http or https) where its participants reach its `POST /api/submit`, and
+   * the coordinator its `GET /api/envelopes`. Required for that role, refused for a participant.
+   */
+  endpoint?: string;
+  /**
    * TPM evidence (docs/tpm.md, "Attestation at join"); left out by a participant without a TPM. A TPM 2.0
    * quote over SHA-256 PCRs whose qualifying data is SHA-256("meshwork/tpm-quote/v1" || 0x00 || the
    * envelope's sender key || nonce), signed by the attestation key (AK) whose public area is `akPublic`.
@@ -425,6 +464,19 @@ export interface RoundInfo {
   /** SHA-256 (hex) of the global model this round trains from. */
   modelSha256: string;
   rounds: number;
+  /**
+   * Tasks with `aggregators`: which leaf aggregator each assigned participant submits to (the others submit to
+   * the coordinator). Absent when no aggregator is assigned.
+   */
+  aggregators?: RoundAggregator[];
+}
+
+/** A leaf aggregator of the open round and the participants it was given. */
+export interface RoundAggregator {
+  id: string;
+  endpoint: string;
+  /** Participant ids, sorted. */
+  members: string[];
 }
 
 /** One aggregated round, as `rows[]` of `GET /api/status` and the WebSocket `row` message. */
@@ -443,6 +495,11 @@ export interface StatusRow {
   latencyMs: number;
   /** Participants whose update counted, by host. */
   hosts: { node: number; browser: number };
+  /**
+   * Tasks with `aggregators`: the partial sums the round counted (aggregator id, updates covered, whether it
+   * was replayed from its envelopes). Absent when none.
+   */
+  partials?: { id: string; members: number; audited: boolean }[];
   closedAt: number;
   /** SHA-256 (hex) of the model after the round. */
   modelSha256: string;

@@ -1,0 +1,328 @@
+// Leaf aggregators (`meshwork worker --role aggregator`): a round through partial sums gives the flat rule's
+// bits; a lying aggregator is caught by the replay and its participants go to the coordinator; every bad
+// partial is refused with a reason; and with real processes, kill -9 of an aggregator in the middle of a round
+// loses no update and counts none twice.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { fromHex, utf8 } from '../proofs/bytes.js';
+import { generateIdentity, type Identity } from '../proofs/ed25519.js';
+import { parseEnvelope, sealEnvelope } from '../proofs/envelope.js';
+import { runAggregator, type AggregatorEvent } from '../host-node/aggregator.js';
+import { startCoordinator } from '../host-node/coordinator/index.js';
+import { decodeUpdatePayload, parseTaskSpec, taskEncoding, type RoundInfo, type TaskSpec } from '../runtime/fl/protocol.js';
+import { encodePartialPayload, packEnvelopes } from '../runtime/fl/partial.js';
+import { serverStep } from '../runtime/fl/simulate.js';
+import { FedAvg, weightedSum, weightsOf, type EncodedUpdate } from '../runtime/fl/strategy.js';
+import { freePort, getJson, postBytes, spawnCoordinator, spawnWorker, TestParticipant, until } from './coordinator-helpers.js';
+
+type Row = { round: number; accuracy: number; accepted: string[]; partials?: { id: string; members: number; audited: boolean }[] };
+type Ledger = { round: number; id: string; kind: 'update' | 'aggregate'; sha256: string; covers?: { id: string; sha256: string }[] }[];
+
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest();
+
+/** The round's FedAvg of `envelopes` applied to `before`, as the flat coordinator computes it. */
+function flatFedAvg(task: TaskSpec, before: Float32Array, envelopes: Map<string, Uint8Array>): Float32Array {
+  const t = parseTaskSpec(task), enc = taskEncoding(t), d = before.length;
+  const results: EncodedUpdate[] = [...envelopes].map(([id, e]) => {
+    const u = decodeUpdatePayload(parseEnvelope(e).payload, d, enc, t.maxSamples);
+    return { id, values: u.values, samples: u.samples };
+  });
+  const params = before.slice(), velocity = new Float32Array(d);
+  serverStep(params, velocity, new FedAvg().aggregateRound(1, results, [], enc, d).update, t.serverLr, t.serverMomentum);
+  return params;
+}
+
+/** An aggregator the test plays itself: joined with the endpoint of a server that answers the audit with `envelopes`. */
+async function fakeAggregator(base: string, taskId: Uint8Array): Promise<{ id: string; index: number; identity: Identity; envelopes: Uint8Array[]; server: Server; seq: number }> {
+  const fake = { id: '', index: -1, identity: await generateIdentity(), envelopes: [] as Uint8Array[], server: undefined as unknown as Server, seq: 1 };
+  fake.server = createServer((req, res) => {
+    const body = packEnvelopes(fake.envelopes);
+    res.writeHead(req.url?.startsWith('/api/envelopes') ? 200 : 404, { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length });
+    res.end(body);
+  });
+  await new Promise<void>((ok) => fake.server.listen(0, '127.0.0.1', ok));
+  const endpoint = `http://127.0.0.1:${(fake.server.address() as AddressInfo).port}/`;
+  const join = await sealEnvelope({ kind: 'control', task: taskId, round: 0, sequence: 0, payload: utf8(JSON.stringify({ op: 'join', host: 'node', role: 'aggregator', endpoint })) }, fake.identity);
+  const res = await postBytes(`${base}/api/join`, join);
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+  fake.id = res.body.id as string;
+  fake.index = res.body.index as number;
+  return fake;
+}
+
+describe('leaf aggregators: partial sums', () => {
+  it('a round through a real aggregator (3 updates) plus one direct update gives the flat FedAvg bits; the aggregator hands back the envelopes it covered', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'meshwork-agg-exact-'));
+    const log: string[] = [];
+    const task = { name: 'agg-exact', rounds: 1, rule: 'fedavg' as const, minParticipants: 4, roundTimeoutMs: 30_000, aggregators: { fanin: 3 }, data: { shards: 4, alpha: 0.5 } };
+    const coord = await startCoordinator({ task, dir: join(dir, 'state'), port: 0, log: (l) => log.push(l) });
+    const ps: TestParticipant[] = [];
+    const ac = new AbortController();
+    const events: AggregatorEvent[] = [];
+    let agg: Promise<unknown> | undefined;
+    try {
+      for (let i = 0; i < 4; i++) ps.push(await new TestParticipant(coord.url).join());
+      agg = runAggregator({ coordinator: coord.url, key: join(dir, 'agg.pem'), signal: ac.signal, event: (e) => events.push(e) });
+      await until('the aggregator is connected', () => events.find((e) => e.type === 'joined'), 20_000);
+      const aggId = (events.find((e) => e.type === 'joined') as { id: string }).id;
+      await until('the aggregator is connected', async () => (await getJson<{ participants: { id: string; connected: boolean }[] }>(`${coord.url}/api/status`)).participants.find((p) => p.id === aggId)?.connected || undefined, 20_000);
+      for (const p of ps) p.hold.add(1);
+      const before = new Float32Array(await (await fetch(`${coord.url}/api/model`)).arrayBuffer());
+      for (const p of ps) p.connect();
+      const info = await until('round 1 opens with the aggregator assigned', async () => { const r = await getJson<RoundInfo>(`${coord.url}/api/round`); return r.state === 'open' && r.aggregators?.length ? r : undefined; }, 20_000);
+      const a = info.aggregators![0]!;
+      assert.equal(a.id, aggId);
+      assert.deepEqual(a.members, ps.map((p) => p.id).sort().slice(0, 3), 'the first fan-in participants, in id order');
+      const envs = new Map<string, Uint8Array>();
+      for (const p of ps) envs.set(p.id, await p.updateEnvelope(1));
+      const direct = ps.find((p) => !a.members.includes(p.id))!;
+      for (const id of a.members) {
+        const res = await postBytes(`${a.endpoint}api/submit`, envs.get(id)!);
+        assert.equal(res.status, 202, JSON.stringify(res.body));
+        assert.equal(res.body.aggregator, aggId);
+        // Twice: refused by the aggregator, like the coordinator does.
+        if (id === a.members[0]) assert.equal((await postBytes(`${a.endpoint}api/submit`, envs.get(id)!)).status, 409);
+      }
+      // The partial counts (replayed) while the round waits for the direct update.
+      await until('the partial counts', async () => { const r = await getJson<RoundInfo>(`${coord.url}/api/round`); return a.members.every((id) => r.submitted.includes(id)) || undefined; }, 20_000, () => log.join('\n'));
+      // The ledger: the partial, which names the three envelopes by hash; the aggregator hands them back for a later replay.
+      const ledger = await getJson<Ledger>(`${coord.url}/api/ledger`);
+      assert.deepEqual(ledger.map((e) => [e.id, e.kind]), [[aggId, 'aggregate']]);
+      assert.deepEqual(ledger[0]!.covers, a.members.map((id) => ({ id, sha256: sha(envs.get(id)!).toString('hex') })));
+      const back = new Uint8Array(await (await fetch(`${a.endpoint}api/envelopes?round=1`)).arrayBuffer());
+      assert.ok(Buffer.from(back).equals(Buffer.from(packEnvelopes(a.members.map((id) => envs.get(id)!)))));
+      // A member that submits here too is refused: its update counts already.
+      const again = await postBytes(`${coord.url}/api/submit`, envs.get(a.members[1]!)!);
+      assert.equal(again.status, 409);
+      assert.equal(again.body.error!.code, 'duplicate');
+      assert.equal((await postBytes(`${coord.url}/api/submit`, envs.get(direct.id)!)).status, 202);
+      const rows = await coord.done;
+      const row = rows[0] as Row;
+      assert.deepEqual(row.accepted.slice().sort(), ps.map((p) => p.id).sort());
+      assert.deepEqual(row.partials, [{ id: aggId, members: 3, audited: true }]);
+      const after = new Uint8Array(await (await fetch(`${coord.url}/api/model`)).arrayBuffer());
+      assert.ok(Buffer.from(after).equals(Buffer.from(flatFedAvg(task as TaskSpec, before, envs).buffer)), 'the model after the round is flat FedAvg of the four updates, bit for bit');
+      const final = await getJson<Ledger>(`${coord.url}/api/ledger`);
+      assert.deepEqual(final.map((e) => [e.id, e.kind]).sort(), [[aggId, 'aggregate'], [direct.id, 'update']].sort());
+      await agg;
+      assert.ok(events.some((e) => e.type === 'forwarded' && e.status === 202 && e.audited === true));
+    } finally {
+      ac.abort();
+      await agg?.catch(() => undefined);
+      for (const p of ps) p.close();
+      await coord.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('bad partials are refused with a reason; a partial whose sum the envelopes do not give fails the audit, its aggregator is flagged and loses its participants, and the round completes', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'meshwork-agg-audit-'));
+    const log: string[] = [];
+    const task = { name: 'agg-audit', rounds: 1, rule: 'fedavg' as const, minParticipants: 3, roundTimeoutMs: 30_000, aggregators: { fanin: 2, audit: 1 }, data: { shards: 3, alpha: 0.5 } };
+    const coord = await startCoordinator({ task, dir: join(dir, 'state'), port: 0, log: (l) => log.push(l) });
+    const ps: TestParticipant[] = [];
+    let fake: Awaited<ReturnType<typeof fakeAggregator>> | undefined;
+    let ws: import('ws').WebSocket | undefined;
+    try {
+      const t = await getJson<{ task: TaskSpec; taskId: string; d: number }>(`${coord.url}/api/task`);
+      const taskId = fromHex(t.taskId);
+      for (let i = 0; i < 3; i++) ps.push(await new TestParticipant(coord.url).join());
+      // Joins: an aggregator needs an endpoint; a participant gives none; a task without aggregators refuses the role elsewhere.
+      const idn = await generateIdentity();
+      const bad = await postBytes(`${coord.url}/api/join`, await sealEnvelope({ kind: 'control', task: taskId, round: 0, sequence: 0, payload: utf8(JSON.stringify({ op: 'join', host: 'node', role: 'aggregator', endpoint: 'ftp://x/' })) }, idn));
+      assert.equal(bad.status, 400);
+      assert.equal(bad.body.error!.field, 'payload.endpoint');
+      fake = await fakeAggregator(coord.url, taskId);
+      const { default: WebSocket } = await import('ws');
+      ws = new WebSocket(`${coord.url.replace(/^http/, 'ws')}/ws?id=${fake.id}`);
+      await new Promise((ok) => ws!.once('open', ok));
+      for (const p of ps) p.hold.add(1);
+      for (const p of ps) p.connect();
+      const info = await until('round 1 opens with the fake aggregator assigned', async () => { const r = await getJson<RoundInfo>(`${coord.url}/api/round`); return r.state === 'open' && r.aggregators?.length ? r : undefined; }, 20_000);
+      const members = info.aggregators![0]!.members;
+      assert.equal(members.length, 2);
+      const byId = new Map(ps.map((p) => [p.id, p]));
+      const envs = new Map<string, Uint8Array>();
+      for (const p of ps) envs.set(p.id, await p.updateEnvelope(1));
+      const d = t.d, enc = taskEncoding(t.task);
+      const updates = members.map((id) => { const u = decodeUpdatePayload(parseEnvelope(envs.get(id)!).payload, d, enc, t.task.maxSamples); return { id, values: u.values, samples: u.samples }; });
+      const w = weightsOf(updates, 'samples');
+      const honest = { model: fromHex(info.modelSha256), weight: w.reduce((a, b) => a + b, 0), members: members.map((id) => ({ index: byId.get(id)!.index, sha256: sha(envs.get(id)!) })), sums: weightedSum(updates, w, d) };
+      const send = async (payload: Uint8Array, who: Identity = fake!.identity, round = 1) => postBytes(`${coord.url}/api/partial`, await sealEnvelope({ kind: 'aggregate', task: taskId, round, sequence: ++fake!.seq, payload }, who));
+      fake.envelopes = members.map((id) => envs.get(id)!);
+      const refusals: [string, Awaited<ReturnType<typeof send>>, number, string, string | null][] = [];
+      refusals.push(['from a participant', await send(encodePartialPayload(honest), ps[0]!.identity as Identity), 403, 'role', 'sender']);
+      refusals.push(['for another round', await send(encodePartialPayload(honest), fake.identity, 2), 409, 'round', 'round']);
+      refusals.push(['of another model', await send(encodePartialPayload({ ...honest, model: new Uint8Array(32) })), 409, 'stale-model', 'payload.model']);
+      refusals.push(['with a weight below its count', await send(encodePartialPayload({ ...honest, weight: 1 })), 422, 'range', 'weight']);
+      const outsider = ps.find((p) => !members.includes(p.id))!;
+      refusals.push(['covering someone not given to it', await send(encodePartialPayload({ ...honest, members: [honest.members[0]!, { index: outsider.index, sha256: new Uint8Array(32) }].sort((a, b) => a.index - b.index) })), 422, 'not-assigned', null]);
+      const short = encodePartialPayload(honest).subarray(0, 100);
+      refusals.push(['cut short', await send(short), 400, 'length', 'payload']);
+      const forged = await sealEnvelope({ kind: 'aggregate', task: taskId, round: 1, sequence: ++fake.seq, payload: encodePartialPayload(honest) }, fake.identity);
+      forged[forged.length - 1]! ^= 1;
+      refusals.push(['with a bad signature', await postBytes(`${coord.url}/api/partial`, forged), 401, 'signature', 'signature']);
+      for (const [what, res, status, code, field] of refusals) {
+        assert.equal(res.status, status, `${what}: ${JSON.stringify(res.body)}`);
+        assert.equal(res.body.error!.code, code, what);
+        if (field) assert.equal(res.body.error!.field, field, what);
+        else assert.match(res.body.error!.field!, /^payload\.members\[\d\]\.index$/, what);
+      }
+      // A sum that is one off in one coordinate: the replay finds it.
+      const lying = { ...honest, sums: honest.sums.slice() };
+      lying.sums[7]! += 1n;
+      const lie = await send(encodePartialPayload(lying));
+      assert.equal(lie.status, 422, JSON.stringify(lie.body));
+      assert.equal(lie.body.error!.code, 'audit');
+      assert.equal(lie.body.error!.field, 'payload.sums[7]');
+      const after = await getJson<RoundInfo>(`${coord.url}/api/round`);
+      assert.equal(after.aggregators, undefined, 'the aggregator lost its participants');
+      // Its participants now submit here; the round completes with all three.
+      for (const p of ps) assert.equal((await postBytes(`${coord.url}/api/submit`, envs.get(p.id)!)).status, 202);
+      const rows = await coord.done;
+      assert.deepEqual(rows[0]!.accepted.slice().sort(), ps.map((p) => p.id).sort());
+      const status = await getJson<{ participants: { id: string; flags: number }[] }>(`${coord.url}/api/status`);
+      assert.equal(status.participants.find((p) => p.id === fake!.id)!.flags, 1, 'the lying aggregator is flagged');
+      const ledger = await getJson<Ledger>(`${coord.url}/api/ledger`);
+      assert.deepEqual(ledger.map((e) => e.kind), ['update', 'update', 'update'], 'no refused partial in the ledger');
+    } finally {
+      ws?.terminate();
+      fake?.server.close();
+      for (const p of ps) p.close();
+      await coord.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a participant that submitted here is left out of a partial (409 covered), and the task refuses aggregators without a linear rule', async () => {
+    assert.throws(() => parseTaskSpec({ aggregators: { fanin: 4 } }), /task\.aggregators needs a linear rule/);
+    assert.throws(() => parseTaskSpec({ rule: 'fedavg', aggregators: { fanin: 1 } }), /aggregators\.fanin must be an integer in \[2/);
+    assert.throws(() => parseTaskSpec({ rule: 'fedavg', aggregators: { fanin: 2, audit: 2 } }), /aggregators\.audit must be in \[0, 1\]/);
+    assert.throws(() => parseTaskSpec({ rule: 'fedavg', aggregators: { fanin: 2, every: 1 } }), /task\.aggregators\.every is not an aggregators field/);
+    assert.throws(() => parseTaskSpec({ rule: 'fedavg', aggregators: 3 }), TypeError);
+    assert.equal(parseTaskSpec({ dp: { q: 1, noiseMultiplier: 1, targetEpsilon: 10, delta: 1e-5 }, aggregators: { fanin: 2 } }).aggregators?.audit, 1);
+    const dir = await mkdtemp(join(tmpdir(), 'meshwork-agg-covered-'));
+    const task = { name: 'agg-covered', rounds: 1, rule: 'fedavg' as const, minParticipants: 3, roundTimeoutMs: 30_000, aggregators: { fanin: 2, audit: 0 }, data: { shards: 3, alpha: 0.5 } };
+    const coord = await startCoordinator({ task, dir: join(dir, 'state'), port: 0 });
+    const ps: TestParticipant[] = [];
+    let fake: Awaited<ReturnType<typeof fakeAggregator>> | undefined;
+    let ws: import('ws').WebSocket | undefined;
+    try {
+      const t = await getJson<{ task: TaskSpec; taskId: string; d: number }>(`${coord.url}/api/task`);
+      const taskId = fromHex(t.taskId);
+      for (let i = 0; i < 3; i++) ps.push(await new TestParticipant(coord.url).join());
+      fake = await fakeAggregator(coord.url, taskId);
+      const { default: WebSocket } = await import('ws');
+      ws = new WebSocket(`${coord.url.replace(/^http/, 'ws')}/ws?id=${fake.id}`);
+      await new Promise((ok) => ws!.once('open', ok));
+      for (const p of ps) { p.hold.add(1); p.connect(); }
+      const info = await until('round 1 opens with the aggregator assigned', async () => { const r = await getJson<RoundInfo>(`${coord.url}/api/round`); return r.state === 'open' && r.aggregators?.length ? r : undefined; }, 20_000);
+      const sorted = ps.slice().sort((a, b) => a.index - b.index);
+      assert.deepEqual(info.aggregators![0]!.members, sorted.slice(0, 2).map((p) => p.id));
+      const envs = new Map<string, Uint8Array>();
+      for (const p of ps) envs.set(p.id, await p.updateEnvelope(1));
+      // p0 could not reach its aggregator and submitted here.
+      const [first, second, third] = sorted as [TestParticipant, TestParticipant, TestParticipant];
+      assert.equal((await postBytes(`${coord.url}/api/submit`, envs.get(first.id)!)).status, 202);
+      const d = t.d, enc = taskEncoding(t.task);
+      const part = (ids: TestParticipant[]) => {
+        const updates = ids.map((p) => { const u = decodeUpdatePayload(parseEnvelope(envs.get(p.id)!).payload, d, enc, t.task.maxSamples); return { id: p.id, values: u.values, samples: u.samples }; });
+        const w = weightsOf(updates, 'samples');
+        return encodePartialPayload({ model: fromHex(info.modelSha256), weight: w.reduce((a, b) => a + b, 0), members: ids.map((p) => ({ index: p.index, sha256: sha(envs.get(p.id)!) })), sums: weightedSum(updates, w, d) });
+      };
+      const both = await postBytes(`${coord.url}/api/partial`, await sealEnvelope({ kind: 'aggregate', task: taskId, round: 1, sequence: ++fake.seq, payload: part([first, second]) }, fake.identity));
+      assert.equal(both.status, 409);
+      assert.equal(both.body.error!.code, 'covered');
+      assert.equal(both.body.error!.field, 'payload.members[0].index');
+      const rest = await postBytes(`${coord.url}/api/partial`, await sealEnvelope({ kind: 'aggregate', task: taskId, round: 1, sequence: ++fake.seq, payload: part([second]) }, fake.identity));
+      assert.equal(rest.status, 202, JSON.stringify(rest.body));
+      assert.equal(rest.body.audited, false, 'audit 0: not replayed');
+      // The covered participant cannot count twice by submitting here too.
+      const twice = await postBytes(`${coord.url}/api/submit`, envs.get(second.id)!);
+      assert.equal(twice.status, 409, JSON.stringify(twice.body));
+      assert.equal(twice.body.error!.code, 'duplicate');
+      assert.equal((await postBytes(`${coord.url}/api/submit`, envs.get(third.id)!)).status, 202);
+      const rows = await coord.done;
+      assert.deepEqual(rows[0]!.accepted.slice().sort(), ps.map((p) => p.id).sort());
+    } finally {
+      ws?.terminate();
+      fake?.server.close();
+      for (const p of ps) p.close();
+      await coord.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('leaf aggregators: kill -9 of an aggregator in the middle of a round', () => {
+  it('its participants go to the coordinator, training completes, and every update counts exactly once', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'meshwork-agg-kill-'));
+    const taskFile = join(dir, 'task.json');
+    const rounds = 4;
+    await writeFile(taskFile, JSON.stringify({ name: 'agg-kill', rounds, minParticipants: 4, rule: 'fedavg', roundTimeoutMs: 20_000, aggregators: { fanin: 2 }, data: { shards: 4, alpha: 0.5 } }));
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const proc = spawnCoordinator(port, taskFile, join(dir, 'state'));
+    const aggs: ReturnType<typeof spawnWorker>[] = [];
+    const workers: ReturnType<typeof spawnWorker>[] = [];
+    try {
+      await proc.waitFor(/meshwork coordinator/);
+      for (let i = 0; i < 2; i++) aggs.push(spawnWorker(url, join(dir, `a${i}.pem`), ['--role', 'aggregator']));
+      await until('both aggregators connected', async () => (await getJson<{ participants: { role: string; connected: boolean }[] }>(`${url}/api/status`)).participants.filter((p) => p.role === 'aggregator' && p.connected).length === 2 || undefined, 30_000, () => aggs.map((a) => a.stderr.join('')).join('\n'));
+      for (let i = 0; i < 4; i++) workers.push(spawnWorker(url, join(dir, `w${i}.pem`)));
+      // Round 2: the moment an aggregator holds an update (acknowledged to its participant), kill it.
+      const victim = await new Promise<ReturnType<typeof spawnWorker>>((ok) => {
+        let killed = false;
+        for (const a of aggs) {
+          a.child.stdout!.on('data', (chunk: Buffer) => {
+            if (!killed && /"type":"received","round":2\b/.test(chunk.toString())) {
+              killed = true;
+              a.child.kill('SIGKILL');
+              ok(a);
+            }
+          });
+        }
+      });
+      await victim.exited;
+      await proc.waitFor(/task done/, 120_000);
+      if (proc.log.some((l) => /round 2: p\d+ no longer aggregates \(its connection closed\)/.test(l))) {
+        // The usual case: its partial had not gone out; the update it held reaches the coordinator from its participant.
+        assert.ok(workers.some((w) => /submitting to the coordinator/.test(w.stderr.join(''))), 'a participant of the killed aggregator submitted to the coordinator');
+      }
+      for (const w of workers) assert.equal(await w.exited, 0, w.stderr.join(''));
+      const survivor = aggs.find((a) => a !== victim)!;
+      assert.equal(await survivor.exited, 0, survivor.stderr.join(''));
+      const status = await getJson<{ rows: Row[] }>(`${url}/api/status`);
+      assert.equal(status.rows.length, rounds);
+      const ledger = await getJson<Ledger>(`${url}/api/ledger`);
+      for (let r = 1; r <= rounds; r++) {
+        // Each participant's update once: directly, or in exactly one partial.
+        const counted = ledger.filter((e) => e.round === r).flatMap((e) => (e.kind === 'aggregate' ? e.covers!.map((c) => c.id) : [e.id]));
+        assert.equal(new Set(counted).size, counted.length, `round ${r}: nobody twice (${counted.join(' ')})`);
+        assert.deepEqual(counted.slice().sort(), status.rows[r - 1]!.accepted.slice().sort(), `round ${r}: the ledger holds what the round counted`);
+        assert.equal(counted.length, 4, `round ${r}: all four participants counted`);
+      }
+      // Every update a worker had acknowledged (by an aggregator or the coordinator) is in the ledger: directly or by hash in a partial.
+      const shas = new Set(ledger.flatMap((e) => (e.kind === 'aggregate' ? e.covers!.map((c) => c.sha256) : [e.sha256])));
+      for (const w of workers) {
+        const acks = w.events.filter((e) => e.type === 'accepted');
+        assert.equal(acks.length, rounds, w.stderr.join(''));
+        for (const e of acks) assert.ok(shas.has(e.sha256 as string), `worker update of round ${e.round} is in the ledger`);
+      }
+      assert.ok(status.rows[0]!.partials?.length === 2, `round 1 went through both aggregators: ${JSON.stringify(status.rows[0]!.partials)}`);
+      assert.ok(status.rows.slice(2).every((r) => (r.partials ?? []).length <= 1), 'after the kill, one aggregator at most');
+      assert.ok(status.rows[rounds - 1]!.accuracy > 0.5, `trains: ${status.rows.map((r) => r.accuracy.toFixed(3)).join(' ')}`);
+    } finally {
+      for (const w of [...workers, ...aggs]) w.child.kill('SIGKILL');
+      proc.child.kill('SIGKILL');
+      await proc.exited;
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
