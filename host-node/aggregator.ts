@@ -32,7 +32,7 @@ export interface AggregatorOptions {
   coordinator: string;
   /** Key file (PKCS#8 PEM, mode 0600). Default .meshwork/aggregator-key.pem. */
   key?: string;
-  /** Sign hybrid (Ed25519 + ML-DSA-65), as {@link WorkerOptions.hybrid}. */
+  /** Sign hybrid (Ed25519 + ML-DSA-65), as a worker does with `hybrid` (the ML-DSA-65 seed beside the key file). */
   hybrid?: boolean;
   /** Port to listen on for participants (0: any free one). Default 0. */
   port?: number;

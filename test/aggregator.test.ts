@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fromHex, utf8 } from '../proofs/bytes.js';
 import { generateIdentity, type Identity } from '../proofs/ed25519.js';
+import { generateHybridIdentity } from '../proofs/hybrid.js';
 import { parseEnvelope, sealEnvelope } from '../proofs/envelope.js';
 import { runAggregator, type AggregatorEvent } from '../host-node/aggregator.js';
 import { startCoordinator } from '../host-node/coordinator/index.js';
@@ -56,6 +57,45 @@ async function fakeAggregator(base: string, taskId: Uint8Array): Promise<{ id: s
   return fake;
 }
 
+/**
+ * A coordinator of a 1-round FedAvg task with `aggregators`, three joined test participants and a fake
+ * aggregator (joined, its socket open); `done()` tears it all down.
+ */
+async function fakeTier(name: string, aggregators: { fanin: number; audit: number }) {
+  const dir = await mkdtemp(join(tmpdir(), `meshwork-${name}-`));
+  const log: string[] = [];
+  const task = { name, rounds: 1, rule: 'fedavg' as const, minParticipants: 3, roundTimeoutMs: 30_000, aggregators, data: { shards: 3, alpha: 0.5 } };
+  const coord = await startCoordinator({ task, dir: join(dir, 'state'), port: 0, log: (l) => log.push(l) });
+  const ps: TestParticipant[] = [];
+  let fake: Awaited<ReturnType<typeof fakeAggregator>> | undefined;
+  let ws: import('ws').WebSocket | undefined;
+  const done = async () => {
+    ws?.terminate();
+    fake?.server.close();
+    for (const p of ps) p.close();
+    await coord.close();
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    const t = await getJson<{ task: TaskSpec; taskId: string; d: number }>(`${coord.url}/api/task`);
+    const taskId = fromHex(t.taskId);
+    for (let i = 0; i < 3; i++) ps.push(await new TestParticipant(coord.url).join());
+    fake = await fakeAggregator(coord.url, taskId);
+    const { default: WebSocket } = await import('ws');
+    ws = new WebSocket(`${coord.url.replace(/^http/, 'ws')}/ws?id=${fake.id}`);
+    await new Promise((ok) => ws!.once('open', ok));
+    return { coord, log, ps, fake, taskId, task: t.task, d: t.d, done };
+  } catch (e) {
+    await done();
+    throw e;
+  }
+}
+
+/** The round's open info once the coordinator has assigned an aggregator. */
+function assigned(url: string): Promise<RoundInfo> {
+  return until('round 1 opens with an aggregator assigned', async () => { const r = await getJson<RoundInfo>(`${url}/api/round`); return r.state === 'open' && r.aggregators?.length ? r : undefined; }, 20_000);
+}
+
 describe('leaf aggregators: partial sums', () => {
   it('a round through a real aggregator (3 updates) plus one direct update gives the flat FedAvg bits; the aggregator hands back the envelopes it covered', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'meshwork-agg-exact-'));
@@ -67,7 +107,10 @@ describe('leaf aggregators: partial sums', () => {
     const events: AggregatorEvent[] = [];
     let agg: Promise<unknown> | undefined;
     try {
-      for (let i = 0; i < 4; i++) ps.push(await new TestParticipant(coord.url).join());
+      // The first participant signs hybrid (Ed25519 + ML-DSA-65): the aggregator checks both signatures.
+      const h = await generateHybridIdentity();
+      ps.push(await new TestParticipant(coord.url).join(h, { mlDsaPublicKey: Buffer.from(h.mlDsaPublicKey).toString('base64') }));
+      for (let i = 1; i < 4; i++) ps.push(await new TestParticipant(coord.url).join());
       agg = runAggregator({ coordinator: coord.url, key: join(dir, 'agg.pem'), signal: ac.signal, event: (e) => events.push(e) });
       await until('the aggregator is connected', () => events.find((e) => e.type === 'joined'), 20_000);
       const aggId = (events.find((e) => e.type === 'joined') as { id: string }).id;
@@ -82,6 +125,13 @@ describe('leaf aggregators: partial sums', () => {
       const envs = new Map<string, Uint8Array>();
       for (const p of ps) envs.set(p.id, await p.updateEnvelope(1));
       const direct = ps.find((p) => !a.members.includes(p.id))!;
+      assert.ok(a.members.includes(ps[0]!.id));
+      // A downgrade to Ed25519 alone is refused by the aggregator, as by the coordinator.
+      const plain = parseEnvelope(envs.get(ps[0]!.id)!);
+      const downgraded = await sealEnvelope({ kind: 'update', task: plain.task, round: 1, sequence: plain.sequence + 100, payload: plain.payload }, h.ed25519);
+      const down = await postBytes(`${a.endpoint}api/submit`, downgraded);
+      assert.equal(down.status, 400, JSON.stringify(down.body));
+      assert.equal(down.body.error!.code, 'alg');
       for (const id of a.members) {
         const res = await postBytes(`${a.endpoint}api/submit`, envs.get(id)!);
         assert.equal(res.status, 202, JSON.stringify(res.body));
@@ -122,39 +172,25 @@ describe('leaf aggregators: partial sums', () => {
   });
 
   it('bad partials are refused with a reason; a partial whose sum the envelopes do not give fails the audit, its aggregator is flagged and loses its participants, and the round completes', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'meshwork-agg-audit-'));
-    const log: string[] = [];
-    const task = { name: 'agg-audit', rounds: 1, rule: 'fedavg' as const, minParticipants: 3, roundTimeoutMs: 30_000, aggregators: { fanin: 2, audit: 1 }, data: { shards: 3, alpha: 0.5 } };
-    const coord = await startCoordinator({ task, dir: join(dir, 'state'), port: 0, log: (l) => log.push(l) });
-    const ps: TestParticipant[] = [];
-    let fake: Awaited<ReturnType<typeof fakeAggregator>> | undefined;
-    let ws: import('ws').WebSocket | undefined;
+    const { coord, ps, fake, taskId, task, d, done } = await fakeTier('agg-audit', { fanin: 2, audit: 1 });
     try {
-      const t = await getJson<{ task: TaskSpec; taskId: string; d: number }>(`${coord.url}/api/task`);
-      const taskId = fromHex(t.taskId);
-      for (let i = 0; i < 3; i++) ps.push(await new TestParticipant(coord.url).join());
-      // Joins: an aggregator needs an endpoint; a participant gives none; a task without aggregators refuses the role elsewhere.
+      // An aggregator must give an http(s) endpoint.
       const idn = await generateIdentity();
       const bad = await postBytes(`${coord.url}/api/join`, await sealEnvelope({ kind: 'control', task: taskId, round: 0, sequence: 0, payload: utf8(JSON.stringify({ op: 'join', host: 'node', role: 'aggregator', endpoint: 'ftp://x/' })) }, idn));
       assert.equal(bad.status, 400);
       assert.equal(bad.body.error!.field, 'payload.endpoint');
-      fake = await fakeAggregator(coord.url, taskId);
-      const { default: WebSocket } = await import('ws');
-      ws = new WebSocket(`${coord.url.replace(/^http/, 'ws')}/ws?id=${fake.id}`);
-      await new Promise((ok) => ws!.once('open', ok));
-      for (const p of ps) p.hold.add(1);
-      for (const p of ps) p.connect();
-      const info = await until('round 1 opens with the fake aggregator assigned', async () => { const r = await getJson<RoundInfo>(`${coord.url}/api/round`); return r.state === 'open' && r.aggregators?.length ? r : undefined; }, 20_000);
+      for (const p of ps) { p.hold.add(1); p.connect(); }
+      const info = await assigned(coord.url);
       const members = info.aggregators![0]!.members;
       assert.equal(members.length, 2);
       const byId = new Map(ps.map((p) => [p.id, p]));
       const envs = new Map<string, Uint8Array>();
       for (const p of ps) envs.set(p.id, await p.updateEnvelope(1));
-      const d = t.d, enc = taskEncoding(t.task);
-      const updates = members.map((id) => { const u = decodeUpdatePayload(parseEnvelope(envs.get(id)!).payload, d, enc, t.task.maxSamples); return { id, values: u.values, samples: u.samples }; });
+      const enc = taskEncoding(task);
+      const updates = members.map((id) => { const u = decodeUpdatePayload(parseEnvelope(envs.get(id)!).payload, d, enc, task.maxSamples); return { id, values: u.values, samples: u.samples }; });
       const w = weightsOf(updates, 'samples');
       const honest = { model: fromHex(info.modelSha256), weight: w.reduce((a, b) => a + b, 0), members: members.map((id) => ({ index: byId.get(id)!.index, sha256: sha(envs.get(id)!) })), sums: weightedSum(updates, w, d) };
-      const send = async (payload: Uint8Array, who: Identity = fake!.identity, round = 1) => postBytes(`${coord.url}/api/partial`, await sealEnvelope({ kind: 'aggregate', task: taskId, round, sequence: ++fake!.seq, payload }, who));
+      const send = async (payload: Uint8Array, who: Identity = fake.identity, round = 1) => postBytes(`${coord.url}/api/partial`, await sealEnvelope({ kind: 'aggregate', task: taskId, round, sequence: ++fake.seq, payload }, who));
       fake.envelopes = members.map((id) => envs.get(id)!);
       const refusals: [string, Awaited<ReturnType<typeof send>>, number, string, string | null][] = [];
       refusals.push(['from a participant', await send(encodePartialPayload(honest), ps[0]!.identity as Identity), 403, 'role', 'sender']);
@@ -188,15 +224,11 @@ describe('leaf aggregators: partial sums', () => {
       const rows = await coord.done;
       assert.deepEqual(rows[0]!.accepted.slice().sort(), ps.map((p) => p.id).sort());
       const status = await getJson<{ participants: { id: string; flags: number }[] }>(`${coord.url}/api/status`);
-      assert.equal(status.participants.find((p) => p.id === fake!.id)!.flags, 1, 'the lying aggregator is flagged');
+      assert.equal(status.participants.find((p) => p.id === fake.id)!.flags, 1, 'the lying aggregator is flagged');
       const ledger = await getJson<Ledger>(`${coord.url}/api/ledger`);
       assert.deepEqual(ledger.map((e) => e.kind), ['update', 'update', 'update'], 'no refused partial in the ledger');
     } finally {
-      ws?.terminate();
-      fake?.server.close();
-      for (const p of ps) p.close();
-      await coord.close();
-      await rm(dir, { recursive: true, force: true });
+      await done();
     }
   });
 
@@ -207,22 +239,10 @@ describe('leaf aggregators: partial sums', () => {
     assert.throws(() => parseTaskSpec({ rule: 'fedavg', aggregators: { fanin: 2, every: 1 } }), /task\.aggregators\.every is not an aggregators field/);
     assert.throws(() => parseTaskSpec({ rule: 'fedavg', aggregators: 3 }), TypeError);
     assert.equal(parseTaskSpec({ dp: { q: 1, noiseMultiplier: 1, targetEpsilon: 10, delta: 1e-5 }, aggregators: { fanin: 2 } }).aggregators?.audit, 1);
-    const dir = await mkdtemp(join(tmpdir(), 'meshwork-agg-covered-'));
-    const task = { name: 'agg-covered', rounds: 1, rule: 'fedavg' as const, minParticipants: 3, roundTimeoutMs: 30_000, aggregators: { fanin: 2, audit: 0 }, data: { shards: 3, alpha: 0.5 } };
-    const coord = await startCoordinator({ task, dir: join(dir, 'state'), port: 0 });
-    const ps: TestParticipant[] = [];
-    let fake: Awaited<ReturnType<typeof fakeAggregator>> | undefined;
-    let ws: import('ws').WebSocket | undefined;
+    const { coord, ps, fake, taskId, task, d, done } = await fakeTier('agg-covered', { fanin: 2, audit: 0 });
     try {
-      const t = await getJson<{ task: TaskSpec; taskId: string; d: number }>(`${coord.url}/api/task`);
-      const taskId = fromHex(t.taskId);
-      for (let i = 0; i < 3; i++) ps.push(await new TestParticipant(coord.url).join());
-      fake = await fakeAggregator(coord.url, taskId);
-      const { default: WebSocket } = await import('ws');
-      ws = new WebSocket(`${coord.url.replace(/^http/, 'ws')}/ws?id=${fake.id}`);
-      await new Promise((ok) => ws!.once('open', ok));
       for (const p of ps) { p.hold.add(1); p.connect(); }
-      const info = await until('round 1 opens with the aggregator assigned', async () => { const r = await getJson<RoundInfo>(`${coord.url}/api/round`); return r.state === 'open' && r.aggregators?.length ? r : undefined; }, 20_000);
+      const info = await assigned(coord.url);
       const sorted = ps.slice().sort((a, b) => a.index - b.index);
       assert.deepEqual(info.aggregators![0]!.members, sorted.slice(0, 2).map((p) => p.id));
       const envs = new Map<string, Uint8Array>();
@@ -230,9 +250,9 @@ describe('leaf aggregators: partial sums', () => {
       // p0 could not reach its aggregator and submitted here.
       const [first, second, third] = sorted as [TestParticipant, TestParticipant, TestParticipant];
       assert.equal((await postBytes(`${coord.url}/api/submit`, envs.get(first.id)!)).status, 202);
-      const d = t.d, enc = taskEncoding(t.task);
+      const enc = taskEncoding(task);
       const part = (ids: TestParticipant[]) => {
-        const updates = ids.map((p) => { const u = decodeUpdatePayload(parseEnvelope(envs.get(p.id)!).payload, d, enc, t.task.maxSamples); return { id: p.id, values: u.values, samples: u.samples }; });
+        const updates = ids.map((p) => { const u = decodeUpdatePayload(parseEnvelope(envs.get(p.id)!).payload, d, enc, task.maxSamples); return { id: p.id, values: u.values, samples: u.samples }; });
         const w = weightsOf(updates, 'samples');
         return encodePartialPayload({ model: fromHex(info.modelSha256), weight: w.reduce((a, b) => a + b, 0), members: ids.map((p) => ({ index: p.index, sha256: sha(envs.get(p.id)!) })), sums: weightedSum(updates, w, d) });
       };
@@ -251,11 +271,7 @@ describe('leaf aggregators: partial sums', () => {
       const rows = await coord.done;
       assert.deepEqual(rows[0]!.accepted.slice().sort(), ps.map((p) => p.id).sort());
     } finally {
-      ws?.terminate();
-      fake?.server.close();
-      for (const p of ps) p.close();
-      await coord.close();
-      await rm(dir, { recursive: true, force: true });
+      await done();
     }
   });
 });

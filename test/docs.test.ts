@@ -68,6 +68,7 @@ const PAGES: [string, string, string][] = [
   ['host-node/coordinator', 'startCoordinator', 'functions/host-node_coordinator.startCoordinator.html'],
   ['host-node/coordinator', 'Coordinator', 'classes/host-node_coordinator.Coordinator.html'],
   ['host-node/worker', 'runWorker', 'functions/host-node_worker.runWorker.html'],
+  ['host-node/aggregator', 'runAggregator', 'functions/host-node_aggregator.runAggregator.html'],
   ['host-browser', 'join', 'functions/host-browser.join.html'],
   ['proofs', 'verifyBatch', 'functions/proofs.verifyBatch.html'],
   ['proofs', 'sealEnvelope', 'functions/proofs.sealEnvelope.html'],
@@ -77,7 +78,7 @@ const PAGES: [string, string, string][] = [
 test('every entry point has a module page with its own summary', () => {
   assert.ok(project);
   const modules = project.children?.map((m) => m.name).sort();
-  assert.deepEqual(modules, ['host-browser', 'host-browser/groth16', 'host-node', 'host-node/coordinator', 'host-node/groth16',
+  assert.deepEqual(modules, ['host-browser', 'host-browser/groth16', 'host-node', 'host-node/aggregator', 'host-node/coordinator', 'host-node/groth16',
     'host-node/worker', 'proofs', 'proofs/groth16', 'runtime', 'runtime/fl']);
   for (const m of project.children!) {
     assert.ok(m.comment?.summary.length, `module ${m.name} has no @module comment`);

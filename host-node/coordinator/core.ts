@@ -797,21 +797,8 @@ export class Coordinator {
       await this.checkSignature(env);
       if (this.task.proofs) await this.checkProofs(env, who, u.values, u.proofs);
       if (this.state !== 'open' || this.round !== env.round) throw new HttpError(409, 'round', 'round', `round ${env.round} closed while the update was checked`);
-      // Verified: it counts from here on, and the round may close while its ledger write syncs; the round's
-      // result is committed only after every counted update's write (see aggregate()). The 202 waits for it.
-      const write = this.store.addUpdate(env.round, who.index, bytes);
-      this.submitted.set(who.id, { id: who.id, values: u.values, samples: u.samples });
-      this.written.set(who.id, write);
-      if (this.counted() === this.selected.length) void this.closeRound('all updates in');
-      let added = false;
-      try {
-        added = await write;
-      } finally {
-        if (!added && this.written.get(who.id) === write) {
-          this.submitted.delete(who.id);
-          this.written.delete(who.id);
-        }
-      }
+      // Verified: it counts from here on (the 202 waits for its ledger write).
+      const added = await this.record(who.id, env.round, who.index, bytes, () => this.submitted.set(who.id, { id: who.id, values: u.values, samples: u.samples }), () => this.submitted.delete(who.id));
       if (!added) throw new HttpError(409, 'duplicate', 'sender', `${who.id} already has an update for round ${env.round} in the ledger`);
       this.replay.accept(env);
       this.counts.accepted++;
@@ -823,6 +810,29 @@ export class Coordinator {
     } finally {
       if (claimed && id) this.inflight.delete(id);
     }
+  }
+
+  /**
+   * Counts a verified update or partial (`count`) from here on, and the round may close while its ledger write
+   * syncs; the round's result is committed only after every counted write (see aggregate()). `undo` takes it
+   * out again if the ledger already held an entry for (round, index).
+   * @returns once the write is synced: whether the ledger took it.
+   */
+  private async record(id: string, round: number, index: number, bytes: Uint8Array, count: () => void, undo: () => void): Promise<boolean> {
+    const write = this.store.addUpdate(round, index, bytes);
+    count();
+    this.written.set(id, write);
+    if (this.counted() === this.selected.length) void this.closeRound('all updates in');
+    let added = false;
+    try {
+      added = await write;
+    } finally {
+      if (!added && this.written.get(id) === write) {
+        undo();
+        this.written.delete(id);
+      }
+    }
+    return added;
   }
 
   /** The linear rule of the open round (tasks with aggregators have one: parseTaskSpec sees to it). */
@@ -899,20 +909,10 @@ export class Coordinator {
       const audited = Math.random() < this.task.aggregators.audit;
       if (audited) await this.audit(a, env, p);
       if (this.state !== 'open' || this.round !== env.round) throw new HttpError(409, 'round', 'round', `round ${env.round} closed while the partial sum was checked`);
-      const write = this.store.addUpdate(env.round, who.index, bytes);
-      this.countPartial(who.id, p, audited);
-      this.written.set(who.id, write);
-      if (this.counted() === this.selected.length) void this.closeRound('all updates in');
-      let added = false;
-      try {
-        added = await write;
-      } finally {
-        if (!added && this.written.get(who.id) === write) {
-          this.partials.delete(who.id);
-          for (const m of members) this.covered.delete(m);
-          this.written.delete(who.id);
-        }
-      }
+      const added = await this.record(who.id, env.round, who.index, bytes, () => this.countPartial(who.id, p, audited), () => {
+        this.partials.delete(who.id);
+        for (const m of members) this.covered.delete(m);
+      });
       if (!added) throw new HttpError(409, 'duplicate', 'sender', `${who.id} already has a partial sum for round ${env.round} in the ledger`);
       this.replay.accept(env);
       this.counts.accepted += members.length;

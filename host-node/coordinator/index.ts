@@ -113,6 +113,6 @@ export async function startCoordinator(opts: StartOptions): Promise<RunningCoord
   };
 }
 
-export { Coordinator, HttpError, type CoordinatorOptions, type CoordinatorMetrics, type CoordinatorEvent, type RejectionRecord, type ParticipantStatus, type JoinAnswer } from './core.js';
+export { Coordinator, HttpError, type CoordinatorOptions, type CoordinatorMetrics, type CoordinatorEvent, type RejectionRecord, type ParticipantStatus, type JoinAnswer, type LedgerEntry } from './core.js';
 export { AttestationError, JoinAttestation, type AttestationVerdict, type JoinAttestationOptions } from './attestation.js';
 export type { CoordinatorStore, RoundRowRecord, ParticipantRecord, RoundOpenRecord, RoundResultRecord } from './store.js';
