@@ -102,7 +102,7 @@ export interface Participant extends EventTarget {
 }
 
 /** Phases of a round as stored in IndexedDB. */
-type Phase = 'idle' | 'training' | 'trained' | 'acknowledged' | 'failed';
+type Phase = 'idle' | 'training' | 'trained' | 'held' | 'acknowledged' | 'failed';
 
 interface ProgressRecord {
   key: string;
@@ -116,8 +116,10 @@ interface ProgressRecord {
   round: number;
   phase: Phase;
   modelSha256?: string;
-  /** The sealed update of `round`, kept until acknowledged. */
+  /** The sealed update of `round`, kept until acknowledged (or, `held`, until it counts at the coordinator). */
   envelope?: Uint8Array;
+  /** Phase `held`: the leaf aggregator that acknowledged the update. */
+  via?: string;
   updatedAt: number;
 }
 
@@ -392,8 +394,8 @@ class BrowserParticipant extends EventTarget implements Participant {
     return (await res.json()) as T;
   }
 
-  private async post(path: string, body: Uint8Array): Promise<Response> {
-    return fetch(this.url(path), {
+  private async post(path: string | URL, body: Uint8Array): Promise<Response> {
+    return fetch(typeof path === 'string' ? this.url(path) : path, {
       method: 'POST',
       headers: { 'Content-Type': 'application/octet-stream' },
       body: body as Uint8Array<ArrayBuffer>,
@@ -704,7 +706,7 @@ class BrowserParticipant extends EventTarget implements Participant {
     const r = info.round;
     const mine = p.round === r;
     if (info.state !== 'open' || !info.selected.includes(this.id!)) {
-      if (!this.pauses.size) this.setState(mine && p.phase === 'acknowledged' ? 'submitted' : 'waiting', { round: r });
+      if (!this.pauses.size) this.setState(mine && (p.phase === 'acknowledged' || p.phase === 'held') ? 'submitted' : 'waiting', { round: r });
       return;
     }
     if (info.submitted.includes(this.id!) || (mine && p.phase === 'acknowledged')) {
@@ -714,6 +716,16 @@ class BrowserParticipant extends EventTarget implements Participant {
     }
     if (mine && p.phase === 'failed') {
       if (!this.pauses.size) this.setState('waiting', { round: r });
+      return;
+    }
+    if (mine && p.phase === 'held' && p.envelope) {
+      // A leaf aggregator holds the update: fine while the round still gives it this participant; once the
+      // coordinator takes the participant back (the aggregator went away), the same bytes go to the coordinator.
+      if (info.aggregators?.some((a) => a.id === p.via && a.members.includes(this.id!))) {
+        this.setState('submitted', { round: r });
+        return;
+      }
+      await this.submit(r, p.envelope, this.resumeRound === r, true);
       return;
     }
     const resumed = this.resumeRound === r && mine;
@@ -733,7 +745,7 @@ class BrowserParticipant extends EventTarget implements Participant {
   private async trainAndSubmit(info: RoundInfo, resumed: boolean): Promise<void> {
     const r = info.round;
     try {
-      await this.save({ round: r, phase: 'training', modelSha256: info.modelSha256, envelope: undefined });
+      await this.save({ round: r, phase: 'training', modelSha256: info.modelSha256, envelope: undefined, via: undefined });
       this.setState('training', { round: r, resumed });
       this.progressOf('model', 0, r);
       const { params, sha } = await this.retry('fetching the model', () => this.fetchModel(info));
@@ -815,9 +827,30 @@ class BrowserParticipant extends EventTarget implements Participant {
     return { params, sha };
   }
 
-  private async submit(r: number, envelope: Uint8Array, resumed: boolean): Promise<void> {
+  /**
+   * Sends the round's update: to the leaf aggregator the round gives this participant (once; any answer but
+   * 202 and it goes to the coordinator), or to the coordinator (`direct`, or no aggregator), retrying while
+   * that is unreachable.
+   */
+  private async submit(r: number, envelope: Uint8Array, resumed: boolean, direct = false): Promise<void> {
     this.setState('submitting', { round: r, resumed });
     this.progressOf('submitting', 0, r);
+    const agg = direct ? undefined : this.info?.aggregators?.find((a) => a.members.includes(this.id!));
+    if (agg && this.info?.round === r) {
+      try {
+        const res = await this.post(new URL('api/submit', agg.endpoint), envelope);
+        if (res.status === 202) {
+          await this.save({ phase: 'held', via: agg.id });
+          this.progressOf('submitting', 1, r);
+          this.setState('submitted', { round: r, resumed });
+          return;
+        }
+        this.fail(await httpError(res, `POST ${agg.endpoint}api/submit (aggregator ${agg.id})`), false, r);
+      } catch (e) {
+        if (this.stopped) return;
+        this.fail(new Error(`aggregator ${agg.id} unreachable: ${(e as Error).message}; submitting to the coordinator`, { cause: e }), false, r);
+      }
+    }
     for (let attempt = 0; ; attempt++) {
       if (this.stopped) return;
       if (this.info && this.info.round !== r) {
@@ -843,7 +876,7 @@ class BrowserParticipant extends EventTarget implements Participant {
         await sleep(backoffMs(attempt), this.stop.signal);
       }
     }
-    await this.save({ phase: 'acknowledged', envelope: undefined });
+    await this.save({ phase: 'acknowledged', envelope: undefined, via: undefined });
     this.progressOf('submitting', 1, r);
     this.setState('submitted', { round: r, resumed });
   }

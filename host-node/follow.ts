@@ -78,11 +78,13 @@ export function followRounds(base: URL, id: string, onRound: (info: RoundInfo) =
     let down = 0;
     let backoff = 250;
     let finished = false;
+    let current: WebSocket | undefined;
     const wsUrl = new URL(`ws?id=${encodeURIComponent(id)}`, base);
     wsUrl.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
     const connect = () => {
       if (finished || signal?.aborted) return;
       const ws = new WebSocket(wsUrl);
+      current = ws;
       ws.on('open', () => {
         down = 0;
         backoff = 250;
@@ -110,7 +112,10 @@ export function followRounds(base: URL, id: string, onRound: (info: RoundInfo) =
         backoff = Math.min(backoff * 2, 4000);
       });
     };
-    signal?.addEventListener('abort', () => rejectRun(new Error('aborted')), { once: true });
+    signal?.addEventListener('abort', () => {
+      current?.terminate();
+      rejectRun(new Error('aborted'));
+    }, { once: true });
     connect();
   });
 }

@@ -62,6 +62,8 @@ export class TestParticipant {
   readonly acked = new Map<number, Uint8Array>();
   /** Rounds to hold back (not submitted until released). */
   readonly hold = new Set<number>();
+  /** Submit to the leaf aggregator the round names for this participant, when there is one (tasks with aggregators). */
+  viaAggregators = false;
   private ws: WebSocket | undefined;
   private stopped = false;
   private data!: { x: Float32Array; y: Int32Array; n: number; features: number; classes: number };
@@ -116,7 +118,8 @@ export class TestParticipant {
   private async maybeSubmit(info: RoundInfo): Promise<void> {
     if (this.stopped || info.state !== 'open' || !info.selected.includes(this.id) || info.submitted.includes(this.id) || this.acked.has(info.round) || this.hold.has(info.round)) return;
     const env = await this.updateEnvelope(info.round);
-    const res = await postBytes(`${this.base}/api/submit`, env);
+    const agg = this.viaAggregators ? info.aggregators?.find((a) => a.members.includes(this.id)) : undefined;
+    const res = await postBytes(agg ? `${agg.endpoint}api/submit` : `${this.base}/api/submit`, env);
     if (res.status === 202) this.acked.set(info.round, env);
   }
 

@@ -681,17 +681,16 @@ export class Coordinator {
   }
 
   /**
-   * Tasks with aggregators: hands the selected Node participants, `fanin` at a time in id order, to the
-   * connected aggregators in id order; whoever is left over (and every browser) submits to the coordinator.
+   * Tasks with aggregators: hands the selected participants (Node workers and browser tabs), `fanin` at a time
+   * in id order, to the connected aggregators in id order; whoever is left over submits to the coordinator.
    */
   private assign(): RoundAggregator[] {
     const tier = this.task.aggregators;
     if (!tier) return [];
     const aggs = [...this.connections.keys()].filter((id) => this.byId.get(id)?.role === 'aggregator' && this.byId.get(id)?.endpoint).sort();
-    const nodes = this.selected.filter((id) => this.byId.get(id)?.host === 'node');
     const out: RoundAggregator[] = [];
-    for (let k = 0, s = 0; k < aggs.length && s < nodes.length; k++, s += tier.fanin) {
-      out.push({ id: aggs[k]!, endpoint: this.byId.get(aggs[k]!)!.endpoint!, members: nodes.slice(s, s + tier.fanin) });
+    for (let k = 0, s = 0; k < aggs.length && s < this.selected.length; k++, s += tier.fanin) {
+      out.push({ id: aggs[k]!, endpoint: this.byId.get(aggs[k]!)!.endpoint!, members: this.selected.slice(s, s + tier.fanin) });
     }
     return out;
   }
