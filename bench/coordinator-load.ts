@@ -3,7 +3,8 @@
  * coordinator's event loop): N participants join, hold a WebSocket each, and every round all of them submit
  * a signed update envelope at once; per participant, the time from its submit to the round's aggregate (the
  * `row` message) is recorded. Updates are random within the clip bound: the bench measures the coordinator,
- * not local training. Prints one JSON object on stdout.
+ * not local training. In a task with leaf aggregators each participant submits to the aggregator the round
+ * names for it. Prints one JSON object on stdout.
  * Usage: node dist/bench/coordinator-load.js URL PARTICIPANTS ROUNDS
  * @module
  */
@@ -24,8 +25,8 @@ const tid = fromHex(taskId);
 // node:http costs this one process far less per request than fetch (undici), whose overhead for 100
 // concurrent posts delayed the first body's arrival by 20-45 ms and was measured as coordinator latency.
 const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
-const post = (path: string, body: Uint8Array) => new Promise<{ status: number; text: string }>((ok, fail) => {
-  const req = http.request(`${url}${path}`, { method: 'POST', agent, headers: { 'content-type': 'application/octet-stream', 'content-length': body.length } }, (res) => {
+const post = (path: string, body: Uint8Array, base = url) => new Promise<{ status: number; text: string }>((ok, fail) => {
+  const req = http.request(`${base}${path}`, { method: 'POST', agent, headers: { 'content-type': 'application/octet-stream', 'content-length': body.length } }, (res) => {
     let text = '';
     res.setEncoding('utf8');
     res.on('data', (c: string) => { text += c; });
@@ -96,7 +97,9 @@ for (let r = 1; r <= rounds; r++) {
   const sent: number[] = [];
   const statuses = await Promise.all(envs.map(async (env, i) => {
     sent[i] = performance.now();
-    return (await post('/api/submit', env)).status;
+    // A task with leaf aggregators: to the aggregator the round names for this participant.
+    const agg = info.aggregators?.find((a) => a.members.includes(clients[i]!.id));
+    return (await post(agg ? 'api/submit' : '/api/submit', env, agg ? agg.endpoint : url)).status;
   }));
   const bad = statuses.filter((s) => s !== 202);
   if (bad.length) throw new Error(`round ${info.round}: ${bad.length} submissions not accepted (${bad[0]})`);

@@ -81,6 +81,8 @@ export interface LedgerEntry {
   sequence: number;
   /** SHA-256 (hex) of the envelope as stored. */
   sha256: string;
+  /** The envelope's length in bytes. */
+  bytes: number;
   /** A partial sum: the updates it covers. */
   covers?: { id: string; sha256: string }[];
 }
@@ -1122,7 +1124,7 @@ export class Coordinator {
     const out: LedgerEntry[] = [];
     for (const e of this.store.ledgerEntries()) {
       const env = parseEnvelope(e.envelope);
-      const entry: LedgerEntry = { round: e.round, id: participantId(e.index), kind: env.kind === 'aggregate' ? 'aggregate' : 'update', sequence: env.sequence, sha256: sha256Hex(e.envelope) };
+      const entry: LedgerEntry = { round: e.round, id: participantId(e.index), kind: env.kind === 'aggregate' ? 'aggregate' : 'update', sequence: env.sequence, sha256: sha256Hex(e.envelope), bytes: e.envelope.length };
       if (env.kind === 'aggregate') {
         const p = decodePartialPayload(env.payload, this.d, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
         entry.covers = p.members.map((m) => ({ id: participantId(m.index), sha256: toHex(m.sha256) }));
