@@ -16,8 +16,9 @@ import { generateHybridIdentity } from '../proofs/hybrid.js';
 import { parseEnvelope, sealEnvelope } from '../proofs/envelope.js';
 import { runAggregator, type AggregatorEvent } from '../host-node/aggregator.js';
 import { startCoordinator } from '../host-node/coordinator/index.js';
+import { ready } from '../host-node/index.js';
 import { decodeUpdatePayload, parseTaskSpec, taskEncoding, type RoundInfo, type TaskSpec } from '../runtime/fl/protocol.js';
-import { encodePartialPayload, packEnvelopes } from '../runtime/fl/partial.js';
+import { encodePartialPayload, packEnvelopes, unpackEnvelopes } from '../runtime/fl/partial.js';
 import { serverStep } from '../runtime/fl/simulate.js';
 import { FedAvg, weightedSum, weightsOf, type EncodedUpdate } from '../runtime/fl/strategy.js';
 import { freePort, getJson, postBytes, spawnCoordinator, spawnWorker, TestParticipant, until } from './coordinator-helpers.js';
@@ -336,6 +337,107 @@ describe('leaf aggregators: kill -9 of an aggregator in the middle of a round', 
       assert.ok(status.rows[rounds - 1]!.accuracy > 0.5, `trains: ${status.rows.map((r) => r.accuracy.toFixed(3)).join(' ')}`);
     } finally {
       for (const w of [...workers, ...aggs]) w.child.kill('SIGKILL');
+      proc.child.kill('SIGKILL');
+      await proc.exited;
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('leaf aggregators: kill -9 of the coordinator in the middle of a round', () => {
+  it('with a partial sum of the open round in the ledger: the restart resumes the round with it, training completes, and every participant counts exactly once a round', async () => {
+    await ready(); // the test's own participant trains in this process (whether or not an earlier test started a coordinator here)
+    const dir = await mkdtemp(join(tmpdir(), 'meshwork-agg-coord-kill-'));
+    const taskFile = join(dir, 'task.json');
+    const rounds = 3, k = 2;
+    await writeFile(taskFile, JSON.stringify({ name: 'agg-coord-kill', rounds, minParticipants: 3, rule: 'fedavg', roundTimeoutMs: 20_000, aggregators: { fanin: 2 }, data: { shards: 3, alpha: 0.5 } }));
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    let proc = spawnCoordinator(port, taskFile, join(dir, 'state'));
+    const workers: ReturnType<typeof spawnWorker>[] = [];
+    let agg: ReturnType<typeof spawnWorker> | undefined;
+    let held: TestParticipant | undefined;
+    type Participants = { participants: { id: string; role: string; connected: boolean }[] };
+    const context = () => `\ncoordinator:\n${proc.log.join('\n')}\naggregator:\n${agg?.stderr.join('') ?? ''}\nworkers:\n${workers.map((w) => w.stderr.join('')).join('\n')}`;
+    try {
+      await proc.waitFor(/meshwork coordinator/);
+      // The aggregator joins first, then two workers: they are the first fan-in (2) participants by id, and
+      // go through the aggregator. The test's own participant joins last (highest id) and submits directly.
+      agg = spawnWorker(url, join(dir, 'a0.pem'), ['--role', 'aggregator']);
+      const aggId = (await until('the aggregator connected', async () => (await getJson<Participants>(`${url}/api/status`)).participants.find((p) => p.role === 'aggregator' && p.connected), 30_000, context)).id;
+      for (let i = 0; i < 2; i++) workers.push(spawnWorker(url, join(dir, `w${i}.pem`)));
+      const workerIds = (await until('both workers joined', async () => { const ps = (await getJson<Participants>(`${url}/api/status`)).participants.filter((p) => p.role === 'participant'); return ps.length === 2 ? ps.map((p) => p.id).sort() : undefined; }, 30_000, context));
+      // It holds back round k: the round stays open after the aggregator's partial of round k counts.
+      held = await new TestParticipant(url).join();
+      held.hold.add(k);
+      held.connect();
+      const ledgerOf = (r: number) => getJson<Ledger>(`${url}/api/ledger`).then((l) => l.filter((e) => e.round === r));
+      const partial = await until(`the aggregator's round ${k} partial in the ledger`, async () => (await ledgerOf(k)).find((e) => e.kind === 'aggregate'), 30_000, context);
+      const before = await getJson<RoundInfo>(`${url}/api/round`);
+      assert.equal(before.round, k);
+      assert.equal(before.state, 'open');
+      assert.deepEqual(before.aggregators?.map((a) => [a.id, a.members]), [[aggId, workerIds]], 'the two workers go through the aggregator; the test participant (highest id) submits directly');
+      assert.deepEqual(before.submitted, workerIds);
+      assert.equal(partial.id, aggId);
+      assert.deepEqual(partial.covers!.map((c) => c.id), workerIds);
+      // The envelopes the partial covers, from the aggregator (as the audit fetches them).
+      const res = await fetch(`${before.aggregators![0]!.endpoint}api/envelopes?round=${k}`);
+      assert.equal(res.status, 200);
+      const covered = unpackEnvelopes(new Uint8Array(await res.arrayBuffer()), 2);
+      assert.deepEqual(covered.map((e) => sha(e).toString('hex')), partial.covers!.map((c) => c.sha256));
+
+      proc.child.kill('SIGKILL');
+      await proc.exited;
+      held.close();
+      proc = spawnCoordinator(port, taskFile, join(dir, 'state'));
+      await proc.waitFor(new RegExp(`round ${k}: resumed with 2 of 3 updates from the ledger \\(2 in 1 partial sums\\)`));
+      await proc.waitFor(/meshwork coordinator/);
+      const resumed = await getJson<RoundInfo>(`${url}/api/round`);
+      assert.equal(resumed.round, k);
+      assert.equal(resumed.state, 'open');
+      assert.deepEqual(resumed.submitted, workerIds, 'the covered participants count after the restart');
+      assert.deepEqual(resumed.aggregators?.map((a) => [a.id, a.members]), [[aggId, workerIds]], 'the assignment is restored');
+      // A covered update sent straight to the restarted coordinator is a duplicate: it counts once, in the partial.
+      for (const e of covered) {
+        const again = await postBytes(`${url}/api/submit`, e);
+        assert.equal(again.status, 409, JSON.stringify(again.body));
+        assert.equal(again.body.error!.code, 'duplicate');
+      }
+      // Everyone back (the aggregator too, so the next round goes through it again), then the held update.
+      held.connect(url);
+      await until('the aggregator and all participants reconnected', async () => { const ps = (await getJson<Participants>(`${url}/api/status`)).participants; return ps.length === 4 && ps.every((p) => p.connected) || undefined; }, 20_000, context);
+      await held.release(k);
+      await proc.waitFor(/task done/, 30_000);
+      for (const w of workers) assert.equal(await w.exited, 0, w.stderr.join(''));
+      assert.equal(await agg.exited, 0, agg.stderr.join(''));
+
+      const status = await getJson<{ rows: Row[] }>(`${url}/api/status`);
+      assert.equal(status.rows.length, rounds);
+      const ledger = await getJson<Ledger>(`${url}/api/ledger`);
+      const everyone = [...workerIds, held.id].sort();
+      for (let r = 1; r <= rounds; r++) {
+        const entries = ledger.filter((e) => e.round === r);
+        const counted = entries.flatMap((e) => (e.kind === 'aggregate' ? e.covers!.map((c) => c.id) : [e.id]));
+        assert.equal(new Set(counted).size, counted.length, `round ${r}: nobody twice (${counted.join(' ')})`);
+        assert.deepEqual(counted.slice().sort(), everyone, `round ${r}: every participant counted`);
+        assert.deepEqual(status.rows[r - 1]!.accepted.slice().sort(), everyone, `round ${r}: the row counts what the ledger holds`);
+        assert.ok(entries.filter((e) => e.kind === 'aggregate').every((e) => e.id === aggId));
+      }
+      const roundK = ledger.filter((e) => e.round === k);
+      assert.deepEqual(roundK.map((e) => [e.id, e.kind]).sort(), [[aggId, 'aggregate'], [held.id, 'update']].sort(), `round ${k}: the partial from before the crash and the held update`);
+      assert.equal(roundK.find((e) => e.kind === 'aggregate')!.sha256, partial.sha256, 'the partial in the ledger is the one from before the crash');
+      assert.deepEqual(status.rows[k - 1]!.partials?.map((p) => [p.id, p.members]), [[aggId, 2]]);
+      assert.deepEqual(status.rows[rounds - 1]!.partials?.map((p) => [p.id, p.members]), [[aggId, 2]], 'after the restart, the aggregator aggregates again');
+      // Every update a worker had acknowledged is in the ledger, by hash in a partial.
+      const shas = new Set(ledger.flatMap((e) => (e.kind === 'aggregate' ? e.covers!.map((c) => c.sha256) : [e.sha256])));
+      for (const w of workers) {
+        const acks = w.events.filter((e) => e.type === 'accepted');
+        assert.equal(acks.length, rounds, w.stderr.join(''));
+        for (const e of acks) assert.ok(shas.has(e.sha256 as string), `worker update of round ${e.round} is in the ledger`);
+      }
+    } finally {
+      held?.close();
+      for (const w of [...workers, ...(agg ? [agg] : [])]) w.child.kill('SIGKILL');
       proc.child.kill('SIGKILL');
       await proc.exited;
       await rm(dir, { recursive: true, force: true });
