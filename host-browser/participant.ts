@@ -229,7 +229,8 @@ async function httpError(res: Response, what: string): Promise<CoordinatorError>
 
 /** Retryable: the network failed, or the coordinator is restarting / overloaded. */
 function transient(e: unknown): boolean {
-  return !(e instanceof CoordinatorError) || e.status >= 500 || e.status === 429 || e.status === 408;
+  // 409 'checking': a leaf aggregator's partial covering the update is being checked; it counts, or comes back.
+  return !(e instanceof CoordinatorError) || e.status >= 500 || e.status === 429 || e.status === 408 || (e.status === 409 && e.code === 'checking');
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

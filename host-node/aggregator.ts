@@ -7,10 +7,11 @@
  * before the round's deadline, sends the coordinator one signed `aggregate` envelope: the exact i64 weighted
  * sum of their values and the hashes of the envelopes it covers (runtime/fl/partial.ts). `GET
  * /api/envelopes?round=R` hands those envelopes back so the coordinator can replay the sum (its audit), now
- * or later. docs/coordinator.md, "Leaf aggregators".
+ * or later, to whoever holds the partial's one-time token (sent with the partial; the operator finds it in
+ * the `forwarded` event). docs/coordinator.md, "Leaf aggregators".
  * @module
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { open, type Database, type RootDatabase } from 'lmdb';
@@ -55,7 +56,7 @@ export type AggregatorEvent =
   | { type: 'joined'; id: string; endpoint: string }
   | { type: 'assigned'; round: number; members: string[] }
   | { type: 'received'; round: number; id: string }
-  | { type: 'forwarded'; round: number; members: string[]; status: number; audited?: boolean; code?: string; message?: string }
+  | { type: 'forwarded'; round: number; members: string[]; status: number; audited?: boolean; code?: string; message?: string; token: string }
   | { type: 'done'; rounds: number; forwarded: number };
 
 /** The round the coordinator gave this aggregator participants in. */
@@ -95,10 +96,14 @@ export async function runAggregator(opts: AggregatorOptions): Promise<{ id: stri
   const submitLimit = 72 + 40 + 4 * d + 3373;
 
   const db: RootDatabase = open({ path: opts.dir ?? `${keyFile}.envelopes`, overlappingSync: false, maxDbs: 4 });
-  /** [round, index] -> a member's update envelope, as received. */
-  const envelopes: Database<Uint8Array, [number, number]> = db.openDB({ name: 'envelopes', encoding: 'binary' });
-  /** round -> the member indices of the partial sent, in its order. */
-  const sent: Database<number[], number> = db.openDB({ name: 'partials' });
+  /** [task id, round, index] -> a member's update envelope, as received. */
+  const envelopes: Database<Uint8Array, [string, number, number]> = db.openDB({ name: 'envelopes', encoding: 'binary' });
+  /**
+   * [task id, round] -> the partial sent: its members' indices in its order, and the token that `GET
+   * /api/envelopes` of that round needs (the coordinator gets it with the partial; the operator in the
+   * `forwarded` event).
+   */
+  const sent: Database<{ members: number[]; token: string }, [string, number]> = db.openDB({ name: 'partials' });
   const verifier = new MicroBatchVerifier();
   let me = '';
   let duty: Duty | undefined;
@@ -149,59 +154,69 @@ export async function runAggregator(opts: AggregatorOptions): Promise<{ id: stri
       if (why) throw new HttpError(401, 'signature', 'signature', `signature does not verify (${why})`);
       if (u.closed || duty !== u) throw new HttpError(409, 'forwarded', 'round', `the partial sum of round ${u.round} was sent while the update was checked: submit to the coordinator`);
       // On disk (synced) before the 202: the coordinator may ask for it to replay the partial sum.
-      await envelopes.put([u.round, k.index], bytes);
+      await envelopes.put([taskHex, u.round, k.index], bytes);
       u.got.set(id, { index: k.index, sha256: createHash('sha256').update(bytes).digest(), update });
       u.replay.accept(env);
     } finally {
       u.inflight.delete(id);
     }
     emit({ type: 'received', round: u.round, id });
-    if (u.got.size === u.members.size) void forward(u, 'all updates in');
+    if (u.got.size === u.members.size) send(u, 'all updates in');
     return { accepted: true, round: u.round, id, aggregator: me };
   }
 
-  /** Sends the round's partial sum (at most once); on a 409 `covered` it drops those already counted and sends again. */
+  /** {@link forward}, its failure logged (the participants it held then count only if they submit to the coordinator). */
+  function send(u: Duty, why: string): void {
+    forward(u, why).catch((e: unknown) => log(`${me}: round ${u.round}: could not send the partial sum: ${(e as Error).message}`));
+  }
+
+  /**
+   * Sends the round's partial sum (at most once); on a 409 `covered` it drops the member the coordinator names
+   * (it submitted there) and sends again.
+   */
   async function forward(u: Duty, why: string): Promise<void> {
     if (u.closed) return;
     u.closed = true;
     clearTimeout(u.timer);
     while (u.inflight.size) await sleep(5);
-    let ids = [...u.got.keys()];
-    for (let attempt = 0; ids.length && attempt < 5; attempt++) {
-      const items = ids.map((id) => u.got.get(id)!).sort((a, b) => a.index - b.index);
+    let items = [...u.got.values()].sort((a, b) => a.index - b.index);
+    for (let attempt = 0; items.length; attempt++) {
       const updates = items.map((x) => x.update);
       const w = weightsOf(updates, weighting);
       const payload = encodePartialPayload({ model: fromHex(u.modelSha, 'model'), weight: w.reduce((a, b) => a + b, 0), members: items.map((x) => ({ index: x.index, sha256: x.sha256 })), sums: weightedSum(updates, w, d) });
-      await sent.put(u.round, items.map((x) => x.index));
+      // A fresh token per partial: only whoever received this partial (the coordinator) can fetch its envelopes.
+      const token = randomBytes(16).toString('hex');
+      await sent.put([taskHex, u.round], { members: items.map((x) => x.index), token });
       const env = await sealEnvelope({ kind: 'aggregate', task: taskBytes, round: u.round, sequence: ++sequence, payload }, identity);
       const members = updates.map((x) => x.id);
       const t0 = performance.now();
-      const res = await call('api/partial', { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: ownBytes(env) });
+      const res = await call('api/partial', { method: 'POST', headers: { 'content-type': 'application/octet-stream', 'x-meshwork-audit-token': token }, body: ownBytes(env) });
       const body = await res.text();
       if (res.status === 202) {
         const out = JSON.parse(body) as { audited: boolean };
         forwarded++;
         log(`${me}: round ${u.round}: partial sum of ${members.length} updates (${why}) counts at the coordinator${out.audited ? ', replayed by it' : ''} (${(performance.now() - t0).toFixed(0)} ms)`);
-        emit({ type: 'forwarded', round: u.round, members, status: 202, audited: out.audited });
+        emit({ type: 'forwarded', round: u.round, members, status: 202, audited: out.audited, token });
         return;
       }
       const e = apiError(body);
-      emit({ type: 'forwarded', round: u.round, members, status: res.status, code: e.code, message: e.message });
-      if (res.status === 409 && e.code === 'covered') {
-        // Some members submitted to the coordinator (they could not wait for us): send the sum without them.
-        const info = await jsonOf<RoundInfo>(await call('api/round'));
-        const counted = new Set(info.submitted);
-        log(`${me}: round ${u.round}: ${e.message}; sending the partial sum without ${ids.filter((id) => counted.has(id)).join(' ')}`);
-        ids = ids.filter((id) => !counted.has(id));
+      emit({ type: 'forwarded', round: u.round, members, status: res.status, code: e.code, message: e.message, token });
+      const named = /^payload\.members\[(\d+)\]\.index$/.exec(e.field ?? '');
+      if (res.status === 409 && e.code === 'covered' && named && Number(named[1]) < items.length && attempt < 2 * u.members.size) {
+        // A member submitted to the coordinator (it could not wait for us): send the sum without it.
+        log(`${me}: round ${u.round}: ${e.message}; sending the partial sum without ${members[Number(named[1])]}`);
+        items = items.filter((_, i) => i !== Number(named[1]));
+        await sleep(50 * Math.min(attempt + 1, 10), opts.signal);
         continue;
       }
-      if (res.status >= 500 && attempt < 4) {
+      if (res.status >= 500 && res.status !== 503 && attempt < 4) {
         await sleep(500 * (attempt + 1), opts.signal);
         continue;
       }
       log(`${me}: round ${u.round}: the coordinator refused the partial sum (${res.status} ${e.code}): ${e.message}`);
       return;
     }
+    if (!items.length) log(`${me}: round ${u.round}: every update it held counts at the coordinator already; no partial sum sent`);
   }
 
   /** A round message: takes up the round's duty when it gives this aggregator participants. */
@@ -226,8 +241,10 @@ export async function runAggregator(opts: AggregatorOptions): Promise<{ id: stri
     u.keys.catch((e: unknown) => log(`${me}: round ${u.round}: could not load the participants' keys: ${(e as Error).message}`));
     duty = u;
     // Sent with time to spare before the deadline: whoever has not submitted by then submits to the coordinator.
+    // The time left comes from the coordinator (closesInMs), not from its clock compared with this one.
     const margin = Math.max(100, Math.min(5000, 0.2 * task.roundTimeoutMs));
-    u.timer = setTimeout(() => void forward(u, 'deadline near'), Math.max(0, info.deadline - Date.now() - margin));
+    const left = info.closesInMs ?? info.deadline - Date.now();
+    u.timer = setTimeout(() => send(u, 'deadline near'), Math.max(0, left - margin));
     u.timer.unref?.();
     log(`${me}: round ${info.round}: aggregating ${ids.length} participants (${ids.join(' ')})`);
     emit({ type: 'assigned', round: info.round, members: ids.slice() });
@@ -254,9 +271,12 @@ export async function runAggregator(opts: AggregatorOptions): Promise<{ id: stri
           if (method !== 'GET') throw new HttpError(405, 'method', 'method', `${method} is not allowed on /api/envelopes; use GET`);
           const r = Number(path.searchParams.get('round'));
           if (!Number.isInteger(r) || r < 1) throw new HttpError(400, 'round', 'round', `round must be a positive integer, got ${JSON.stringify(path.searchParams.get('round'))}`);
-          const order = sent.get(r);
-          if (!order) throw new HttpError(404, 'round', 'round', `no partial sum was sent for round ${r}`);
-          const body = packEnvelopes(order.map((i) => envelopes.get([r, i])!));
+          const partial = sent.get([taskHex, r]);
+          if (!partial) throw new HttpError(404, 'round', 'round', `no partial sum was sent for round ${r}`);
+          // The members' raw updates: only for whoever holds the partial's token (the coordinator, the operator).
+          const given = Buffer.from(/^Bearer ([0-9a-f]{32})$/.exec(req.headers.authorization ?? '')?.[1] ?? '', 'utf8');
+          if (given.length !== partial.token.length || !timingSafeEqual(given, Buffer.from(partial.token, 'utf8'))) throw new HttpError(401, 'token', 'authorization', `round ${r}'s envelopes need the partial sum's token (Authorization: Bearer <token>)`);
+          const body = packEnvelopes(partial.members.map((i) => envelopes.get([taskHex, r, i])!));
           res.writeHead(200, { ...COMMON, 'Content-Type': 'application/octet-stream', 'Content-Length': body.length, 'Cache-Control': 'no-store' });
           res.end(body);
           return;

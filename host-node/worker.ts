@@ -304,6 +304,11 @@ export async function runWorker(opts: WorkerOptions): Promise<{ id: string; acce
         await sleep(500 * (attempt + 1), opts.signal);
         continue;
       }
+      if (sub.status === 409 && err?.code === 'checking' && attempt < 60) {
+        // An aggregator's partial covering this update is being checked: it counts, or comes back here.
+        await sleep(250, opts.signal);
+        continue;
+      }
       if (pending === h) pending = undefined;
       log(`${me}: round ${h.round}: refused (${sub.status} ${err?.code}): ${err?.message}`);
       emit({ type: 'refused', round: h.round, status: sub.status, code: err?.code ?? 'unknown', message: err?.message ?? '' });

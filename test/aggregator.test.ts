@@ -41,9 +41,19 @@ function flatFedAvg(task: TaskSpec, before: Float32Array, envelopes: Map<string,
 }
 
 /** An aggregator the test plays itself: joined with the endpoint of a server that answers the audit with `envelopes`. */
-async function fakeAggregator(base: string, taskId: Uint8Array): Promise<{ id: string; index: number; identity: Identity; envelopes: Uint8Array[]; server: Server; seq: number }> {
-  const fake = { id: '', index: -1, identity: await generateIdentity(), envelopes: [] as Uint8Array[], server: undefined as unknown as Server, seq: 1 };
-  fake.server = createServer((req, res) => {
+async function fakeAggregator(base: string, taskId: Uint8Array): Promise<{ id: string; index: number; identity: Identity; envelopes: Uint8Array[]; server: Server; seq: number; gate?: Promise<void>; flood?: boolean }> {
+  const fake = { id: '', index: -1, identity: await generateIdentity(), envelopes: [] as Uint8Array[], server: undefined as unknown as Server, seq: 1, gate: undefined as Promise<void> | undefined, flood: false };
+  fake.server = createServer(async (req, res) => {
+    // `gate`: the audit's fetch waits for it; `flood`: an answer without a length that never ends.
+    await fake.gate;
+    if (fake.flood) {
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream' });
+      const chunk = new Uint8Array(1 << 16);
+      const more = () => { while (!res.destroyed && res.write(chunk)); if (!res.destroyed) res.once('drain', more); };
+      res.on('close', () => res.destroy());
+      more();
+      return;
+    }
     const body = packEnvelopes(fake.envelopes);
     res.writeHead(req.url?.startsWith('/api/envelopes') ? 200 : 404, { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length });
     res.end(body);
@@ -85,7 +95,7 @@ async function fakeTier(name: string, aggregators: { fanin: number; audit: numbe
     const { default: WebSocket } = await import('ws');
     ws = new WebSocket(`${coord.url.replace(/^http/, 'ws')}/ws?id=${fake.id}`);
     await new Promise((ok) => ws!.once('open', ok));
-    return { coord, log, ps, fake, taskId, task: t.task, d: t.d, done };
+    return { coord, log, ps, fake, taskId, task: t.task, spec: task, dir, d: t.d, done };
   } catch (e) {
     await done();
     throw e;
@@ -146,7 +156,11 @@ describe('leaf aggregators: partial sums', () => {
       const ledger = await getJson<Ledger>(`${coord.url}/api/ledger`);
       assert.deepEqual(ledger.map((e) => [e.id, e.kind]), [[aggId, 'aggregate']]);
       assert.deepEqual(ledger[0]!.covers, a.members.map((id) => ({ id, sha256: sha(envs.get(id)!).toString('hex') })));
-      const back = new Uint8Array(await (await fetch(`${a.endpoint}api/envelopes?round=1`)).arrayBuffer());
+      // Only with the partial's token (the coordinator had it with the partial; the operator has it in the event).
+      assert.equal((await fetch(`${a.endpoint}api/envelopes?round=1`)).status, 401);
+      assert.equal((await fetch(`${a.endpoint}api/envelopes?round=1`, { headers: { authorization: `Bearer ${'0'.repeat(32)}` } })).status, 401);
+      const fwd = await until('the forwarded event', () => events.find((e): e is Extract<AggregatorEvent, { type: 'forwarded' }> => e.type === 'forwarded' && e.status === 202), 10_000);
+      const back = new Uint8Array(await (await fetch(`${a.endpoint}api/envelopes?round=1`, { headers: { authorization: `Bearer ${fwd.token}` } })).arrayBuffer());
       assert.ok(Buffer.from(back).equals(Buffer.from(packEnvelopes(a.members.map((id) => envs.get(id)!)))));
       // A member that submits here too is refused: its update counts already.
       const again = await postBytes(`${coord.url}/api/submit`, envs.get(a.members[1]!)!);
@@ -173,7 +187,7 @@ describe('leaf aggregators: partial sums', () => {
   });
 
   it('bad partials are refused with a reason; a partial whose sum the envelopes do not give fails the audit, its aggregator is flagged and loses its participants, and the round completes', async () => {
-    const { coord, ps, fake, taskId, task, d, done } = await fakeTier('agg-audit', { fanin: 2, audit: 1 });
+    const { coord, ps, fake, taskId, task, d, done, log } = await fakeTier('agg-audit', { fanin: 2, audit: 1 });
     try {
       // An aggregator must give an http(s) endpoint.
       const idn = await generateIdentity();
@@ -211,10 +225,19 @@ describe('leaf aggregators: partial sums', () => {
         if (field) assert.equal(res.body.error!.field, field, what);
         else assert.match(res.body.error!.field!, /^payload\.members\[\d\]\.index$/, what);
       }
-      // A sum that is one off in one coordinate: the replay finds it.
+      // A sum that is one off in one coordinate: the replay finds it. While it is being checked, a member's own
+      // submission is told to try again (409 'checking'), neither counted nor lost.
       const lying = { ...honest, sums: honest.sums.slice() };
       lying.sums[7]! += 1n;
-      const lie = await send(encodePartialPayload(lying));
+      let open!: () => void;
+      fake.gate = new Promise((ok) => { open = ok; });
+      const pending = send(encodePartialPayload(lying));
+      await new Promise((ok) => setTimeout(ok, 200)); // the partial is past its cheap checks, its audit waiting
+      const early = await postBytes(`${coord.url}/api/submit`, envs.get(members[0]!)!);
+      assert.equal(early.status, 409, JSON.stringify(early.body));
+      assert.equal(early.body.error!.code, 'checking');
+      open();
+      const lie = await pending;
       assert.equal(lie.status, 422, JSON.stringify(lie.body));
       assert.equal(lie.body.error!.code, 'audit');
       assert.equal(lie.body.error!.field, 'payload.sums[7]');
@@ -226,6 +249,7 @@ describe('leaf aggregators: partial sums', () => {
       assert.deepEqual(rows[0]!.accepted.slice().sort(), ps.map((p) => p.id).sort());
       const status = await getJson<{ participants: { id: string; flags: number }[] }>(`${coord.url}/api/status`);
       assert.equal(status.participants.find((p) => p.id === fake.id)!.flags, 1, 'the lying aggregator is flagged');
+      assert.ok(log.some((l) => /p\d+ no longer aggregates \(its partial was refused \(audit\)/.test(l)), log.join('\n'));
       const ledger = await getJson<Ledger>(`${coord.url}/api/ledger`);
       assert.deepEqual(ledger.map((e) => e.kind), ['update', 'update', 'update'], 'no refused partial in the ledger');
     } finally {
@@ -272,6 +296,56 @@ describe('leaf aggregators: partial sums', () => {
       const rows = await coord.done;
       assert.deepEqual(rows[0]!.accepted.slice().sort(), ps.map((p) => p.id).sort());
     } finally {
+      await done();
+    }
+  });
+});
+
+describe('leaf aggregators: an aggregator that floods the audit, and a graceful shutdown', () => {
+  it('an endless answer to the audit is cut off at the limit; the aggregator loses its participants but is not flagged (nothing was disproved)', async () => {
+    const { coord, ps, fake, taskId, task, d, done, log } = await fakeTier('agg-flood', { fanin: 2, audit: 1 });
+    try {
+      for (const p of ps) { p.hold.add(1); p.connect(); }
+      const info = await assigned(coord.url);
+      const members = info.aggregators![0]!.members;
+      const byId = new Map(ps.map((p) => [p.id, p]));
+      const updates: EncodedUpdate[] = [];
+      const shas: Uint8Array[] = [];
+      for (const id of members) {
+        const e = await byId.get(id)!.updateEnvelope(1);
+        const u = decodeUpdatePayload(parseEnvelope(e).payload, d, taskEncoding(task), task.maxSamples);
+        updates.push({ id, values: u.values, samples: u.samples });
+        shas.push(sha(e));
+      }
+      const w = weightsOf(updates, 'samples');
+      fake.flood = true;
+      const res = await postBytes(`${coord.url}/api/partial`, await sealEnvelope({ kind: 'aggregate', task: taskId, round: 1, sequence: ++fake.seq, payload: encodePartialPayload({ model: fromHex(info.modelSha256), weight: w.reduce((a, b) => a + b, 0), members: members.map((id, i) => ({ index: byId.get(id)!.index, sha256: shas[i]! })), sums: weightedSum(updates, w, d) }) }, fake.identity));
+      assert.equal(res.status, 422, JSON.stringify(res.body));
+      assert.equal(res.body.error!.code, 'audit');
+      assert.equal(res.body.error!.field, 'envelopes');
+      assert.match(res.body.error!.message, /sends more than \d+ bytes for 2 envelopes/);
+      assert.equal((await getJson<RoundInfo>(`${coord.url}/api/round`)).aggregators, undefined);
+      const status = await getJson<{ participants: { id: string; flags: number }[] }>(`${coord.url}/api/status`);
+      assert.equal(status.participants.find((p) => p.id === fake.id)!.flags, 0);
+      assert.ok(log.some((l) => /no longer aggregates \(its partial was refused \(audit\)/.test(l)));
+    } finally {
+      await done();
+    }
+  });
+
+  it('closing the coordinator drops the sockets without taking participants off their aggregator: a restart resumes the round as it was', async () => {
+    const { coord, ps, fake, spec, dir, done } = await fakeTier('agg-halt', { fanin: 2, audit: 1 });
+    let again: Awaited<ReturnType<typeof startCoordinator>> | undefined;
+    try {
+      for (const p of ps) { p.hold.add(1); p.connect(); }
+      const info = await assigned(coord.url);
+      assert.equal(info.aggregators![0]!.id, fake.id);
+      await coord.close();
+      again = await startCoordinator({ task: spec, dir: join(dir, 'state'), port: 0 });
+      const resumed = await getJson<RoundInfo>(`${again.url}/api/round`);
+      assert.deepEqual(resumed.aggregators?.map((a) => [a.id, a.members]), info.aggregators!.map((a) => [a.id, a.members]));
+    } finally {
+      await again?.close();
       await done();
     }
   });
@@ -381,7 +455,8 @@ describe('leaf aggregators: kill -9 of the coordinator in the middle of a round'
       assert.equal(partial.id, aggId);
       assert.deepEqual(partial.covers!.map((c) => c.id), workerIds);
       // The envelopes the partial covers, from the aggregator (as the audit fetches them).
-      const res = await fetch(`${before.aggregators![0]!.endpoint}api/envelopes?round=${k}`);
+      const fwd = await until('the aggregator reports the partial and its token', () => agg!.events.find((e) => e.type === 'forwarded' && e.round === k && e.status === 202), 10_000, context);
+      const res = await fetch(`${before.aggregators![0]!.endpoint}api/envelopes?round=${k}`, { headers: { authorization: `Bearer ${fwd.token as string}` } });
       assert.equal(res.status, 200);
       const covered = unpackEnvelopes(new Uint8Array(await res.arrayBuffer()), 2);
       assert.deepEqual(covered.map((e) => sha(e).toString('hex')), partial.covers!.map((c) => c.sha256));
@@ -426,7 +501,7 @@ describe('leaf aggregators: kill -9 of the coordinator in the middle of a round'
       const roundK = ledger.filter((e) => e.round === k);
       assert.deepEqual(roundK.map((e) => [e.id, e.kind]).sort(), [[aggId, 'aggregate'], [held.id, 'update']].sort(), `round ${k}: the partial from before the crash and the held update`);
       assert.equal(roundK.find((e) => e.kind === 'aggregate')!.sha256, partial.sha256, 'the partial in the ledger is the one from before the crash');
-      assert.deepEqual(status.rows[k - 1]!.partials?.map((p) => [p.id, p.members]), [[aggId, 2]]);
+      assert.deepEqual(status.rows[k - 1]!.partials, [{ id: aggId, members: 2, audited: true }], 'replayed before the crash, and the row says so after it');
       assert.deepEqual(status.rows[rounds - 1]!.partials?.map((p) => [p.id, p.members]), [[aggId, 2]], 'after the restart, the aggregator aggregates again');
       // Every update a worker had acknowledged is in the ledger, by hash in a partial.
       const shas = new Set(ledger.flatMap((e) => (e.kind === 'aggregate' ? e.covers!.map((c) => c.sha256) : [e.sha256])));

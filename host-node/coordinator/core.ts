@@ -228,6 +228,10 @@ export class Coordinator {
   private readonly partials = new Map<string, AcceptedPartial>();
   /** Participant id -> the aggregator whose accepted partial covers its update. */
   private readonly covered = new Map<string, string>();
+  /** Participant id -> the aggregator whose partial covering it is being checked. */
+  private readonly claimedBy = new Map<string, string>();
+  /** Times the open round's deadline waited for a partial being checked. */
+  private deadlineWaits = 0;
   /** Per counted update or partial (by sender id), its ledger write (true once synced; the round's result is committed after them). */
   private readonly written = new Map<string, Promise<boolean>>();
   /** Submissions past their cheap checks, their signature being verified. */
@@ -337,7 +341,7 @@ export class Coordinator {
         if (!p || p.index !== index) throw new Error(`ledger entry (${this.round}, ${index}) is signed by an unknown key`);
         this.replay.accept(env);
         if (env.kind === 'aggregate') {
-          this.countPartial(p.id, this.decodePartial(env.payload), false);
+          this.countPartial(p.id, this.decodePartial(env.payload), opening.audited?.includes(p.id) ?? false);
           this.written.set(p.id, Promise.resolve(true));
           continue;
         }
@@ -349,6 +353,16 @@ export class Coordinator {
       this.state = 'open';
       this.armDeadline();
       this.emit({ type: 'round', ...this.roundInfo() });
+      if (this.assignment.length) {
+        // Every socket dropped with the old process: an aggregator that does not reconnect soon loses its
+        // participants (they submit here), so an update it held is not left waiting for the deadline.
+        const round = this.round;
+        const t = setTimeout(() => {
+          if (this.round !== round || this.stopped) return;
+          for (const a of this.assignment.slice()) if (!this.connections.has(a.id)) this.unassign(a.id, 'it did not reconnect after the restart');
+        }, Math.min(5000, this.task.roundTimeoutMs / 4));
+        t.unref?.();
+      }
       if (this.counted() === this.selected.length) void this.closeRound(this.selected.length ? 'all updates in' : 'nobody sampled');
     } else {
       this.state = 'waiting';
@@ -372,7 +386,7 @@ export class Coordinator {
       deadline: this.state === 'open' || this.state === 'aggregating' ? this.deadline : 0,
       modelSha256: this.modelSha,
       rounds: this.task.rounds,
-      ...(this.assignment.length && (this.state === 'open' || this.state === 'aggregating') ? { aggregators: this.assignment } : {}),
+      ...(this.assignment.length && (this.state === 'open' || this.state === 'aggregating') ? { aggregators: this.assignment, closesInMs: Math.max(0, this.deadline - this.now()) } : {}),
     };
   }
 
@@ -597,6 +611,8 @@ export class Coordinator {
   /** A participant's WebSocket opened (`connected`) or closed. */
   presence(id: string, up: boolean): boolean {
     if (!this.byId.has(id)) return false;
+    // Shutting down: the server drops every socket itself; that is not participants leaving.
+    if (this.stopped) return true;
     const n = (this.connections.get(id) ?? 0) + (up ? 1 : -1);
     if (n > 0) this.connections.set(id, n);
     else this.connections.delete(id);
@@ -679,6 +695,7 @@ export class Coordinator {
     return {
       round: this.round, selected: this.selected, modelSha256: this.modelSha, openedAt: this.openedAt,
       ...(population !== undefined ? { population } : {}), ...(this.assignment.length ? { aggregators: this.assignment } : {}),
+      ...([...this.partials.values()].some((p) => p.audited) ? { audited: [...this.partials.values()].filter((p) => p.audited).map((p) => p.id) } : {}),
     };
   }
 
@@ -703,8 +720,9 @@ export class Coordinator {
    * message on.
    */
   private unassign(id: string, why: string): void {
-    if (this.state !== 'open' && this.state !== 'aggregating') return;
-    if (this.partials.has(id) || !this.assignment.some((a) => a.id === id)) return;
+    if (this.stopped || (this.state !== 'open' && this.state !== 'aggregating')) return;
+    // A partial that counts, or is being checked, keeps its participants (a refused one calls this again).
+    if (this.partials.has(id) || this.inflight.has(id) || !this.assignment.some((a) => a.id === id)) return;
     const gone = this.assignment.find((a) => a.id === id)!;
     this.assignment = this.assignment.filter((a) => a.id !== id);
     this.log(`round ${this.round}: ${id} no longer aggregates (${why}); its ${gone.members.length} participants submit here`);
@@ -729,6 +747,7 @@ export class Coordinator {
 
   private armDeadline(): void {
     clearTimeout(this.timer);
+    this.deadlineWaits = 0;
     this.deadline = this.now() + this.task.roundTimeoutMs;
     this.timer = setTimeout(() => this.onDeadline(), this.task.roundTimeoutMs);
     this.timer.unref?.();
@@ -736,6 +755,14 @@ export class Coordinator {
 
   private onDeadline(): void {
     if (this.state !== 'open' || this.stopped) return;
+    // A partial sum being checked (its replay may take a moment) is waited for, up to 10 s: its
+    // participants' updates were acknowledged by their aggregator before the deadline.
+    if (this.assignment.some((a) => this.inflight.has(a.id)) && this.deadlineWaits < 40) {
+      this.deadlineWaits++;
+      this.timer = setTimeout(() => this.onDeadline(), 250);
+      this.timer.unref?.();
+      return;
+    }
     // DP tasks aggregate whatever came (the release divides by q N, not by the count): no second sampling.
     if (this.counted() >= this.task.minSubmissions || this.task.dp) {
       void this.closeRound('deadline');
@@ -783,6 +810,9 @@ export class Coordinator {
       }
       if (!this.rowsOfRound.has(who.id)) throw new HttpError(403, 'not-selected', 'sender', `${who.id} is not selected for round ${this.round}`);
       if (this.covered.has(who.id)) throw new HttpError(409, 'duplicate', 'sender', `${who.id}'s update for round ${this.round} counts already, in ${this.covered.get(who.id)}'s partial sum`);
+      // Covered by a partial being checked: it counts, or the aggregator is taken off the round; either way the
+      // participant learns it by trying again shortly.
+      if (this.claimedBy.has(who.id)) throw new HttpError(409, 'checking', 'sender', `${who.id}'s update for round ${this.round} is in ${this.claimedBy.get(who.id)}'s partial sum, being checked now: try again shortly`);
       if (this.submitted.has(who.id) || this.inflight.has(who.id)) throw new HttpError(409, 'duplicate', 'sender', `${who.id} already submitted an update for round ${this.round}${this.inflight.has(who.id) && !this.submitted.has(who.id) ? ' (being checked)' : ''}`);
       this.replay.check(env);
       const u = (() => {
@@ -865,15 +895,17 @@ export class Coordinator {
    * @throws HttpError (4xx) saying why it was refused; the round goes on, and a partial that failed its audit
    *   loses its aggregator the round's participants (they submit here).
    */
-  submitPartial(bytes: Uint8Array): Promise<{ accepted: true; round: number; id: string; covers: string[]; audited: boolean }> {
+  submitPartial(bytes: Uint8Array, auditToken?: string): Promise<{ accepted: true; round: number; id: string; covers: string[]; audited: boolean }> {
     if (this.stopped) return Promise.reject(new HttpError(503, 'stopping', null, 'the coordinator is shutting down'));
-    return this.track(this.submitPartial_(bytes));
+    return this.track(this.submitPartial_(bytes, auditToken));
   }
 
-  private async submitPartial_(bytes: Uint8Array): Promise<{ accepted: true; round: number; id: string; covers: string[]; audited: boolean }> {
+  private async submitPartial_(bytes: Uint8Array, auditToken: string | undefined): Promise<{ accepted: true; round: number; id: string; covers: string[]; audited: boolean }> {
     let id: string | null = null;
     let round = this.round;
     const claimed: string[] = [];
+    /** Set once the aggregator's signature verified: only then is a refusal the aggregator's doing. */
+    let signed = false;
     try {
       if (!this.task.aggregators) throw new HttpError(409, 'role', 'kind', `task '${this.task.name}' has no aggregator tier (task.aggregators)`);
       const { env, who } = await this.openEnvelope(bytes, 'aggregate');
@@ -898,19 +930,24 @@ export class Coordinator {
       const members = p.members.map((m, i) => {
         const mid = participantId(m.index);
         if (!mine.has(mid)) throw new HttpError(422, 'not-assigned', `payload.members[${i}].index`, `${mid} is not among the participants ${who.id} was given in round ${this.round}`);
-        if (this.isCounted(mid) || this.inflight.has(mid)) throw new HttpError(409, 'covered', `payload.members[${i}].index`, `${mid}'s update for round ${this.round} counts already (it submitted here); send the partial without it`);
+        if (this.isCounted(mid) || this.inflight.has(mid)) throw new HttpError(409, 'covered', `payload.members[${i}].index`, `${mid}'s update for round ${this.round} ${this.isCounted(mid) ? 'counts already' : 'is being checked'} (it submitted here); send the partial without it`);
         return mid;
       });
-      // Claimed: direct submissions of these participants wait for the verdict (409 while it is checked).
-      for (const m of [who.id, ...members]) {
-        this.inflight.add(m);
-        claimed.push(m);
-      }
+      // Claimed: direct submissions of these participants are told to try again (409 'checking') until the
+      // verdict, and the aggregator is not taken off the round meanwhile.
+      this.inflight.add(who.id);
+      claimed.push(who.id);
+      for (const m of members) this.claimedBy.set(m, who.id);
       await this.checkSignature(env);
+      signed = true;
       const audited = Math.random() < this.task.aggregators.audit;
-      if (audited) await this.audit(a, env, p);
+      if (audited) await this.audit(a, env, p, auditToken);
       if (this.state !== 'open' || this.round !== env.round) throw new HttpError(409, 'round', 'round', `round ${env.round} closed while the partial sum was checked`);
-      const added = await this.record(who.id, env.round, who.index, bytes, () => this.countPartial(who.id, p, audited), () => {
+      const added = await this.record(who.id, env.round, who.index, bytes, () => {
+        this.countPartial(who.id, p, audited);
+        // Whether it was replayed goes into the round's record (the same LMDB commit as the ledger entry).
+        if (audited) void this.track(this.store.openRound(this.opening(this.task.dp ? this.dpRound?.population : undefined))).catch(() => undefined);
+      }, () => {
         this.partials.delete(who.id);
         for (const m of members) this.covered.delete(m);
       });
@@ -925,13 +962,27 @@ export class Coordinator {
       return { accepted: true, round: env.round, id: who.id, covers: members, audited };
     } catch (e) {
       const err = refusal(e);
-      if (id && err.code === 'audit') {
-        this.flags.set(id, (this.flags.get(id) ?? 0) + 1);
-        this.unassign(id, `its partial failed the audit: ${err.message}`);
+      this.release(claimed);
+      // A signed partial that cannot count (it lied, or cannot be checked) loses its aggregator the round's
+      // participants: they submit here. Refusals the aggregator mends itself (a covered member, a repeat) or
+      // that are about the round keep them; so do unsigned ones (anyone can send those in its name), unless
+      // the aggregator is gone anyway.
+      if (id && this.assignment.some((x) => x.id === id) && ((signed && !['covered', 'duplicate', 'round', 'stopping'].includes(err.code)) || !this.connections.has(id))) {
+        // A flag for what the envelopes disprove; not for an aggregator that could not be reached.
+        if (err.code === 'audit' && err.field !== 'envelopes') this.flags.set(id, (this.flags.get(id) ?? 0) + 1);
+        this.unassign(id, `its partial was refused (${err.code}): ${err.message}`);
       }
       throw this.reject(err, id, round);
     } finally {
-      for (const m of claimed) this.inflight.delete(m);
+      this.release(claimed);
+    }
+  }
+
+  /** Ends a partial's claim on its aggregator and members. */
+  private release(claimed: string[]): void {
+    for (const m of claimed.splice(0)) {
+      this.inflight.delete(m);
+      for (const [member, by] of this.claimedBy) if (by === m) this.claimedBy.delete(member);
     }
   }
 
@@ -941,17 +992,28 @@ export class Coordinator {
    * that their weighted sum and weight are the partial's, bit for bit.
    * @throws HttpError 422 'audit' naming what differs.
    */
-  private async audit(a: RoundAggregator, env: Envelope, p: PartialPayload): Promise<void> {
+  private async audit(a: RoundAggregator, env: Envelope, p: PartialPayload, token: string | undefined): Promise<void> {
     const fail = (field: string, message: string) => new HttpError(422, 'audit', field, `audit of ${a.id}'s partial: ${message}`);
     const url = new URL(`api/envelopes?round=${env.round}`, a.endpoint);
     const n = p.members.length;
     const limit = n * (4 + 72 + 40 + 4 * this.d + 3373);
     let bytes: Uint8Array;
     try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(Math.min(10_000, this.task.roundTimeoutMs)) });
+      const res = await fetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal: AbortSignal.timeout(Math.min(10_000, this.task.roundTimeoutMs)) });
       if (!res.ok) throw fail('envelopes', `GET ${url.href} answered ${res.status}`);
-      if (Number(res.headers.get('content-length') ?? 0) > limit) throw fail('envelopes', `GET ${url.href} sends more than ${limit} bytes for ${n} envelopes`);
-      bytes = new Uint8Array(await res.arrayBuffer());
+      // Read to the limit and no further: the aggregator says how much it sends, and may lie.
+      bytes = new Uint8Array(limit);
+      let got = 0;
+      const reader = res.body?.getReader();
+      for (let r = await reader?.read(); r && !r.done; r = await reader!.read()) {
+        if (got + r.value.length > limit) {
+          await reader!.cancel();
+          throw fail('envelopes', `GET ${url.href} sends more than ${limit} bytes for ${n} envelopes`);
+        }
+        bytes.set(r.value, got);
+        got += r.value.length;
+      }
+      bytes = bytes.subarray(0, got);
     } catch (e) {
       if (e instanceof HttpError) throw e;
       throw fail('envelopes', `GET ${url.href} failed: ${(e as Error).message}`);
@@ -972,8 +1034,10 @@ export class Coordinator {
         const ue = parseEnvelope(e, { maxPayload: 40 + 4 * this.d });
         const rec = this.byId.get(mid);
         if (ue.kind !== 'update' || toHex(ue.task) !== this.taskIdHex || ue.round !== env.round || !rec || toHex(ue.sender) !== rec.publicKey) throw new Error(`it is not ${mid}'s update for round ${env.round} of this task`);
+        if (rec.mlDsaPublicKey && ue.alg !== 'hybrid') throw new Error(`${mid} registered an ML-DSA-65 key: its envelopes must be hybrid`);
         const d = decodeUpdatePayload(ue.payload, this.d, this.enc, this.task.maxSamples);
-        if (toHex(d.model) !== this.modelSha) throw new Error('it was trained from another model');
+        // The model of the partial (the round's when it was claimed: the round may have moved on since).
+        if (toHex(d.model) !== toHex(p.model)) throw new Error('it was trained from another model than the partial says');
         await this.checkSignature(ue);
         u = { id: mid, values: d.values, samples: d.samples };
       } catch (err) {
@@ -1132,6 +1196,14 @@ export class Coordinator {
       out.push(entry);
     }
     return out;
+  }
+
+  /**
+   * Marks the coordinator as stopping before its server drops the sockets: closing sockets are then not taken
+   * for participants and aggregators leaving (no reassignment is written on the way down).
+   */
+  halt(): void {
+    this.stopped = true;
   }
 
   /** Stops timers (the store is closed by the caller, after in-flight writes). */

@@ -101,6 +101,7 @@ export async function startCoordinator(opts: StartOptions): Promise<RunningCoord
     done: coordinator.done,
     close() {
       closing ??= (async () => {
+        coordinator.halt();
         await web.close();
         await coordinator.stop();
         await store.close();

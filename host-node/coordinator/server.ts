@@ -218,7 +218,9 @@ export function createCoordinatorServer(opts: ServerOptions): CoordinatorServer 
       case '/api/partial': {
         only('POST');
         requireBinary(req);
-        const out = await c.submitPartial(await readBody(req, partialLimit));
+        // The aggregator's one-time token for GET /api/envelopes of this partial (its audit).
+        const token = req.headers['x-meshwork-audit-token'];
+        const out = await c.submitPartial(await readBody(req, partialLimit), typeof token === 'string' && /^[0-9a-f]{16,128}$/.test(token) ? token : undefined);
         sendJson(res, 202, out);
         return 'partial';
       }

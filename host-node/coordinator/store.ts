@@ -47,6 +47,8 @@ export interface RoundOpenRecord {
   population?: number;
   /** Tasks with `aggregators`: the leaf aggregators of the round and their members (reassignments rewrite it). */
   aggregators?: RoundAggregator[];
+  /** Aggregators whose counted partial was replayed from its envelopes. */
+  audited?: string[];
 }
 
 /** One round's row (the status row of the protocol). */

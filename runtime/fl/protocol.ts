@@ -469,6 +469,8 @@ export interface RoundInfo {
    * the coordinator). Absent when no aggregator is assigned.
    */
   aggregators?: RoundAggregator[];
+  /** With `aggregators`: ms left to the deadline when this was sent (an aggregator's clock may differ). */
+  closesInMs?: number;
 }
 
 /** A leaf aggregator of the open round and the participants it was given. */
