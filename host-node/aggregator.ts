@@ -15,10 +15,11 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { open, type Database, type RootDatabase } from 'lmdb';
-import { fromHex, ownBytes, toHex, utf8 } from '../proofs/bytes.js';
+import { fromHex, ownBytes, toHex } from '../proofs/bytes.js';
 import { parseEnvelope, ReplayGuard, sealEnvelope, type Envelope } from '../proofs/envelope.js';
 import { verifyHybridDetailed } from '../proofs/hybrid.js';
-import { decodeUpdatePayload, taskDimension, taskEncoding, type JoinRequest, type RoundInfo, type TaskSpec } from '../runtime/fl/protocol.js';
+import { decodeUpdatePayload, taskDimension, taskEncoding, type RoundInfo, type TaskSpec } from '../runtime/fl/protocol.js';
+import { checkTpmOptions, joinWithAttestation, openJoinAttester, tpmStateDirFor, type AttestationEvent } from './attest-join.js';
 import { encodePartialPayload, packEnvelopes } from '../runtime/fl/partial.js';
 import { weightedSum, weightsOf, type EncodedUpdate } from '../runtime/fl/strategy.js';
 import { HttpError, MicroBatchVerifier, refusal } from './coordinator/core.js';
@@ -43,6 +44,14 @@ export interface AggregatorOptions {
   endpoint?: string;
   /** Folder of the envelope store (LMDB). Default `<key file>.envelopes`. */
   dir?: string;
+  /** TPM attestation at join, as a worker's (docs/tpm.md, "Attestation at join"). Default 'auto'. */
+  tpm?: boolean | 'auto';
+  /** Folder of the TPM attestation key. Default: beside the key file, `<key name>.tpm`. */
+  tpmDir?: string;
+  /** PCRs of the SHA-256 bank to quote. Default 0-7. */
+  tpmPcrs?: number[];
+  /** Environment in which the TPM is looked for. Default `process.env`. */
+  tpmEnv?: NodeJS.ProcessEnv;
   /** Gives up when the coordinator cannot be reached for this long (ms). Default 120000. */
   patienceMs?: number;
   log?: (line: string) => void;
@@ -53,7 +62,8 @@ export interface AggregatorOptions {
 /** What the aggregator reports. */
 export type AggregatorEvent =
   | { type: 'listening'; endpoint: string }
-  | { type: 'joined'; id: string; endpoint: string }
+  | AttestationEvent
+  | { type: 'joined'; id: string; endpoint: string; attested: boolean; ak?: string }
   | { type: 'assigned'; round: number; members: string[] }
   | { type: 'received'; round: number; id: string }
   | { type: 'forwarded'; round: number; members: string[]; status: number; audited?: boolean; code?: string; message?: string; token: string }
@@ -83,12 +93,15 @@ export async function runAggregator(opts: AggregatorOptions): Promise<{ id: stri
   const emit = opts.event ?? (() => undefined);
   const patience = opts.patienceMs ?? 120_000;
   const keyFile = opts.key ?? '.meshwork/aggregator-key.pem';
+  const tpmMode = opts.tpm ?? 'auto';
+  const pcrs = checkTpmOptions(tpmMode, opts.tpmPcrs);
   const { identity, created } = opts.hybrid ? await loadOrCreateHybridIdentity(keyFile) : await loadOrCreateIdentity(keyFile);
   const mlDsaPublicKey = 'mlDsaPublicKey' in identity ? Buffer.from(identity.mlDsaPublicKey).toString('base64') : undefined;
   log(`${created ? 'created' : 'loaded'} key ${toHex(identity.publicKey).slice(0, 16)}... (${keyFile})`);
   await ready();
   const call = caller(base, patience, opts.signal);
-  const { task, taskId: taskHex } = await jsonOf<{ task: TaskSpec; taskId: string }>(await call('api/task'));
+  const [taskRes, attester] = await Promise.all([call('api/task'), openJoinAttester(tpmMode, opts.tpmDir ?? tpmStateDirFor(keyFile), opts.tpmEnv)]);
+  const { task, taskId: taskHex } = await jsonOf<{ task: TaskSpec; taskId: string }>(taskRes);
   if (!task.aggregators) throw new Error(`task '${task.name}' at ${base.href} has no aggregator tier (task.aggregators): run a participant instead`);
   const taskBytes = fromHex(taskHex, 'taskId');
   const d = taskDimension(task), enc = taskEncoding(task);
@@ -309,12 +322,15 @@ export async function runAggregator(opts: AggregatorOptions): Promise<{ id: stri
   emit({ type: 'listening', endpoint });
 
   try {
-    const join: JoinRequest = { op: 'join', host: 'node', role: 'aggregator', endpoint, ...(mlDsaPublicKey ? { mlDsaPublicKey } : {}) };
-    const joinEnv = await sealEnvelope({ kind: 'control', task: taskBytes, round: 0, sequence: 0, payload: utf8(JSON.stringify(join)) }, identity);
-    const joined = await jsonOf<{ id: string }>(await call('api/join', { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: ownBytes(joinEnv) }));
+    // The same join as a worker's, TPM quote included where the host has a TPM.
+    const { body } = await joinWithAttestation({
+      call, base, identity, taskId: taskBytes, attester, mode: tpmMode, pcrs, log, emit,
+      request: { op: 'join', host: 'node', role: 'aggregator', endpoint, ...(mlDsaPublicKey ? { mlDsaPublicKey } : {}) },
+    });
+    const joined = JSON.parse(body) as { id: string; attested?: boolean; ak?: string };
     me = joined.id;
-    log(`${me}: joined '${task.name}' as a leaf aggregator (fan-in ${task.aggregators.fanin}, ${task.aggregators.audit === 1 ? 'every partial replayed' : `partials replayed with probability ${task.aggregators.audit}`})`);
-    emit({ type: 'joined', id: me, endpoint });
+    log(`${me}: joined '${task.name}' as a leaf aggregator (fan-in ${task.aggregators.fanin}, ${task.aggregators.audit === 1 ? 'every partial replayed' : `partials replayed with probability ${task.aggregators.audit}`}), ${joined.attested ? `TPM-attested (AK ${joined.ak?.slice(0, 16) ?? '?'}...)` : 'not attested'}`);
+    emit({ type: 'joined', id: me, endpoint, attested: joined.attested === true, ...(joined.ak ? { ak: joined.ak } : {}) });
     await followRounds(base, me, onRound, patience, opts.signal);
   } finally {
     if (duty) clearTimeout(duty.timer);

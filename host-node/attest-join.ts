@@ -9,7 +9,12 @@ import { createHash } from 'node:crypto';
 import { open, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { ownBytes, utf8 } from '../proofs/bytes.js';
+import type { Identity } from '../proofs/ed25519.js';
+import { sealEnvelope } from '../proofs/envelope.js';
+import type { HybridIdentity } from '../proofs/hybrid.js';
 import type { JoinRequest } from '../runtime/fl/protocol.js';
+import { apiError } from './follow.js';
 import { tpmCapability, TpmAttestor, TpmToolError, type AttestationKey } from './tpm.js';
 
 /** The evidence a join carries. */
@@ -153,4 +158,113 @@ export async function openJoinAttester(mode: TpmMode, stateDir: string, env: Nod
     if (mode === true) throw new Error(`--tpm: the TPM at ${cap.tcti} could not make or load the attestation key: ${(e as Error).message}`);
     return { ok: false, reason: `the TPM at ${cap.tcti} failed: ${(e as Error).message}` };
   }
+}
+
+/**
+ * What a joining node reports of its attestation: `quoted` (with the AK's TPM name, the PCRs and the quote's
+ * time) or `skipped` (with the reason) before the join, `refused` when the coordinator turned the quote down.
+ */
+export type AttestationEvent = { type: 'attestation'; status: 'quoted' | 'skipped' | 'refused'; ak?: string; pcrs?: number[]; ms?: number; reason?: string };
+
+/** What {@link joinWithAttestation} needs. */
+export interface AttestedJoinOptions {
+  /** HTTP calls to the coordinator (relative paths), retried while it is unreachable. */
+  call: (path: string, init?: RequestInit) => Promise<Response>;
+  /** The coordinator's base URL (for messages). */
+  base: URL;
+  identity: Identity | HybridIdentity;
+  taskId: Uint8Array;
+  /** The join request without its evidence. */
+  request: Omit<JoinRequest, 'attestation'>;
+  attester: JoinAttester;
+  mode: TpmMode;
+  pcrs: readonly number[];
+  log: (line: string) => void;
+  emit: (e: AttestationEvent) => void;
+}
+
+/**
+ * Joins a coordinator, with TPM evidence when the node has a TPM (docs/tpm.md, "Attestation at join"): a
+ * fresh nonce from `GET /api/attest-nonce`, a quote over it, the signed join. A nonce refused as used up or
+ * expired is quoted once more; a quote the coordinator refuses means joining without one (in `'auto'` mode;
+ * with `mode` true that is an error, as is any failure to quote).
+ * @returns the coordinator's answer (JSON text) and the evidence that went with the join.
+ * @throws Error with the coordinator's refusal.
+ */
+export async function joinWithAttestation(o: AttestedJoinOptions): Promise<{ body: string; attestation: JoinEvidence | undefined }> {
+  const { attester, log, emit } = o;
+  const skip = (reason: string) => {
+    log(`tpm: not attesting: ${reason}`);
+    emit({ type: 'attestation', status: 'skipped', reason });
+  };
+  if (attester.ok) log(`tpm: attestation key ${attester.ak.name.slice(0, 16)}... ${attester.ak.created ? 'created' : 'loaded'} in ${attester.ms.toFixed(0)} ms (${attester.tcti}; state in ${attester.stateDir})`);
+  else skip(attester.reason);
+
+  /** A fresh nonce from the coordinator and a quote over it; undefined (in 'auto' mode) when that cannot be had. */
+  async function evidence(): Promise<JoinEvidence | undefined> {
+    if (!attester.ok) return undefined;
+    const res = await o.call('api/attest-nonce');
+    let why: string;
+    if (res.ok) {
+      try {
+        const { nonce } = JSON.parse(await res.text()) as { nonce: string };
+        let ms = 0;
+        const { evidence: ev } = await withTpmLock(attester.tcti, () => retryTpm(async () => {
+          const t0 = performance.now();
+          const out = await buildJoinAttestation(attester.attestor, o.identity.publicKey, nonce, o.pcrs);
+          ms = performance.now() - t0;
+          return out;
+        }));
+        log(`tpm: quoted PCRs ${o.pcrs.join(',')} (sha256) with the coordinator's nonce in ${ms.toFixed(0)} ms`);
+        emit({ type: 'attestation', status: 'quoted', ak: attester.ak.name, pcrs: [...o.pcrs], ms });
+        return ev;
+      } catch (e) {
+        why = `the quote failed: ${(e as Error).message}`;
+      }
+    } else {
+      await res.body?.cancel();
+      why = res.status === 404 ? 'the coordinator issues no attestation nonces (GET /api/attest-nonce: 404)' : `GET /api/attest-nonce answered ${res.status}`;
+    }
+    if (o.mode === true) throw new Error(`--tpm: ${why}`);
+    skip(why);
+    return undefined;
+  }
+  /** Posts a signed join; resolves with the status, the body and the error of a refusal. */
+  async function postJoin(attestation: JoinEvidence | undefined): Promise<{ status: number; body: string; error?: { code: string; field: string | null; message: string } }> {
+    const join: JoinRequest = { ...o.request, ...(attestation ? { attestation } : {}) };
+    const joinEnv = await sealEnvelope({ kind: 'control', task: o.taskId, round: 0, sequence: 0, payload: utf8(JSON.stringify(join)) }, o.identity);
+    const res = await o.call('api/join', { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: ownBytes(joinEnv) });
+    const body = await res.text();
+    if (res.ok) return { status: res.status, body };
+    const e = apiError(body);
+    return { status: res.status, body, error: { code: e.code, field: e.field ?? null, message: e.message } };
+  }
+
+  let attestation = await evidence();
+  let ans = await postJoin(attestation);
+  if (attestation && ans.error?.code === 'attestation' && ans.error.field === 'attestation.nonce') {
+    // The nonce expired, or the coordinator restarted in between: once more with a fresh one.
+    log(`tpm: nonce refused (${ans.status}): ${ans.error.message}; quoting again`);
+    attestation = await evidence();
+    ans = await postJoin(attestation);
+  }
+  if (attestation && ans.error?.code === 'attestation') {
+    const reason = `${ans.status} ${ans.error.field}: ${ans.error.message}`;
+    log(`tpm: the coordinator refused the attestation (${reason})`);
+    emit({ type: 'attestation', status: 'refused', ak: attester.ok ? attester.ak.name : undefined, reason });
+    if (o.mode === true) throw new Error(`--tpm: the coordinator refused the attestation (${reason})`);
+    log('tpm: joining without attestation (with --tpm this is an error)');
+    attestation = undefined;
+    ans = await postJoin(undefined);
+  }
+  if (ans.error) throw new Error(`${new URL('api/join', o.base).href}: ${ans.status} ${ans.error.message}`);
+  return { body: ans.body, attestation };
+}
+
+/** The checks of the TPM options a worker or aggregator takes; returns the PCR list (default 0-7). */
+export function checkTpmOptions(mode: unknown, pcrs: unknown): number[] {
+  if (mode !== true && mode !== false && mode !== 'auto') throw new RangeError(`tpm must be true, false or 'auto', got ${JSON.stringify(mode)}`);
+  const list = pcrs ?? [...DEFAULT_ATTEST_PCRS];
+  if (!Array.isArray(list) || !list.length || list.some((p) => !Number.isInteger(p) || p < 0 || p > 23)) throw new RangeError(`tpmPcrs must be a non-empty array of PCR indices 0..23, got ${JSON.stringify(pcrs)}`);
+  return list as number[];
 }

@@ -80,9 +80,12 @@ export async function workerMain(args: string[]): Promise<number> {
   if (!values.coordinator) throw new RangeError('--coordinator URL is required (e.g. --coordinator http://127.0.0.1:8080)');
   if (values.role !== 'participant' && values.role !== 'aggregator') throw new RangeError(`--role must be 'participant' or 'aggregator', got '${values.role}'`);
   const aggregatorOnly = (['port', 'host', 'endpoint', 'dir'] as const).filter((k) => values[k] !== undefined);
+  if (values.tpm && values['no-tpm']) throw new RangeError('--tpm and --no-tpm exclude each other');
+  const { parsePcrList } = await import('./attest-join.js');
+  const tpmPcrs = values['tpm-pcrs'] !== undefined ? parsePcrList(values['tpm-pcrs']) : undefined;
+  const tpm = values.tpm ? true : values['no-tpm'] ? false : 'auto';
   if (values.role === 'aggregator') {
-    const participantOnly: string[] = (['data', 'attack', 'tpm-dir', 'tpm-pcrs'] as const).filter((k) => values[k] !== undefined);
-    if (values.tpm) participantOnly.push('tpm');
+    const participantOnly = (['data', 'attack'] as const).filter((k) => values[k] !== undefined);
     if (participantOnly.length) throw new RangeError(`--${participantOnly[0]} is for participants; an aggregator trains nothing`);
     const { runAggregator } = await import('./aggregator.js');
     const ac = new AbortController();
@@ -91,6 +94,7 @@ export async function workerMain(args: string[]): Promise<number> {
     const out = await runAggregator({
       coordinator: values.coordinator, key: values.key, hybrid: values.hybrid, port: values.port === undefined ? 0 : portOf(values.port, 0), host: values.host,
       endpoint: values.endpoint, dir: values.dir, signal: ac.signal,
+      tpm, tpmDir: values['tpm-dir'], tpmPcrs,
       log: values.quiet ? undefined : (l) => console.error(`${stamp()} ${l}`),
       event: values.json ? (e) => console.log(JSON.stringify(e)) : undefined,
     });
@@ -98,16 +102,13 @@ export async function workerMain(args: string[]): Promise<number> {
     return 0;
   }
   if (aggregatorOnly.length) throw new RangeError(`--${aggregatorOnly[0]} is for --role aggregator`);
-  if (values.tpm && values['no-tpm']) throw new RangeError('--tpm and --no-tpm exclude each other');
-  const { parsePcrList } = await import('./attest-join.js');
-  const tpmPcrs = values['tpm-pcrs'] !== undefined ? parsePcrList(values['tpm-pcrs']) : undefined;
   const { runWorker } = await import('./worker.js');
   const ac = new AbortController();
   process.once('SIGINT', () => ac.abort());
   process.once('SIGTERM', () => ac.abort());
   const out = await runWorker({
     coordinator: values.coordinator, data: values.data, key: values.key, attack: values.attack, signal: ac.signal,
-    hybrid: values.hybrid, tpm: values.tpm ? true : values['no-tpm'] ? false : 'auto', tpmDir: values['tpm-dir'], tpmPcrs,
+    hybrid: values.hybrid, tpm, tpmDir: values['tpm-dir'], tpmPcrs,
     log: values.quiet ? undefined : (l) => console.error(`${stamp()} ${l}`),
     event: values.json ? (e) => console.log(JSON.stringify(e)) : undefined,
   });

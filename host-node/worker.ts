@@ -15,15 +15,15 @@ import { Worker } from 'node:worker_threads';
 import { gunzipSync } from 'node:zlib';
 import { wrap, type Remote } from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
-import { fromHex, ownBytes, toHex, utf8 } from '../proofs/bytes.js';
+import { fromHex, ownBytes, toHex } from '../proofs/bytes.js';
 import type { Identity } from '../proofs/ed25519.js';
 import { sealEnvelope } from '../proofs/envelope.js';
 import { attackByName, type Attack } from '../runtime/fl/attacks.js';
 import { parseDigits, type Dataset } from '../runtime/fl/data.js';
-import { encodeForSubmit, encodeUpdatePayload, localJob, proofBound, proofChunks, taskSplit, type JoinRequest, type RoundInfo, type TaskSpec, type UpdateProof } from '../runtime/fl/protocol.js';
+import { encodeForSubmit, encodeUpdatePayload, localJob, proofBound, proofChunks, taskSplit, type RoundInfo, type TaskSpec, type UpdateProof } from '../runtime/fl/protocol.js';
 import { Rng, STREAMS } from '../runtime/fl/rng.js';
 import type { PoolWorkerApi } from '../runtime/threads/worker-api.js';
-import { buildJoinAttestation, DEFAULT_ATTEST_PCRS, openJoinAttester, retryTpm, tpmStateDirFor, withTpmLock, type JoinEvidence } from './attest-join.js';
+import { checkTpmOptions, joinWithAttestation, openJoinAttester, tpmStateDirFor, type AttestationEvent } from './attest-join.js';
 import { loadDigits } from './data.js';
 import { apiError, caller, checkUrl, followRounds, jsonOf, sleep } from './follow.js';
 import { ready } from './index.js';
@@ -72,8 +72,10 @@ export interface WorkerOptions {
  * and the quote's time, or `skipped` with the reason; `refused` when the coordinator turned the quote down),
  * the join (`attested` as the coordinator answered), then per round.
  */
+export type { AttestationEvent };
+
 export type WorkerEvent =
-  | { type: 'attestation'; status: 'quoted' | 'skipped' | 'refused'; ak?: string; pcrs?: number[]; ms?: number; reason?: string }
+  | AttestationEvent
   | { type: 'joined'; id: string; index: number; shard: number; examples: number; attested: boolean; ak?: string }
   | { type: 'proved'; round: number; chunk: number; done: number; of: number; ms: number }
   | { type: 'accepted'; round: number; sha256: string; status: 202 | 409; ms: number }
@@ -97,9 +99,7 @@ export async function runWorker(opts: WorkerOptions): Promise<{ id: string; acce
   const emit = opts.event ?? (() => undefined);
   const patience = opts.patienceMs ?? 120_000;
   const tpmMode = opts.tpm ?? 'auto';
-  if (tpmMode !== true && tpmMode !== false && tpmMode !== 'auto') throw new RangeError(`tpm must be true, false or 'auto', got ${JSON.stringify(tpmMode)}`);
-  const pcrs = opts.tpmPcrs ?? [...DEFAULT_ATTEST_PCRS];
-  if (!Array.isArray(pcrs) || !pcrs.length || pcrs.some((p) => !Number.isInteger(p) || p < 0 || p > 23)) throw new RangeError(`tpmPcrs must be a non-empty array of PCR indices 0..23, got ${JSON.stringify(pcrs)}`);
+  const pcrs = checkTpmOptions(tpmMode, opts.tpmPcrs);
   const keyFile = opts.key ?? '.meshwork/worker-key.pem';
   const { identity, created } = opts.hybrid ? await loadOrCreateHybridIdentity(keyFile) : await loadOrCreateIdentity(keyFile);
   const mlDsaPublicKey = 'mlDsaPublicKey' in identity ? Buffer.from(identity.mlDsaPublicKey).toString('base64') : undefined;
@@ -112,73 +112,11 @@ export async function runWorker(opts: WorkerOptions): Promise<{ id: string; acce
   const [taskRes, attester] = await Promise.all([call('api/task'), openJoinAttester(tpmMode, opts.tpmDir ?? tpmStateDirFor(keyFile), opts.tpmEnv)]);
   const { task, taskId: taskHex } = await jsonOf<{ task: TaskSpec; taskId: string }>(taskRes);
   const taskBytes = fromHex(taskHex, 'taskId');
-  const pcrList = pcrs.join(',');
-  const skip = (reason: string) => {
-    log(`tpm: not attesting: ${reason}`);
-    emit({ type: 'attestation', status: 'skipped', reason });
-  };
-  if (attester.ok) log(`tpm: attestation key ${attester.ak.name.slice(0, 16)}... ${attester.ak.created ? 'created' : 'loaded'} in ${attester.ms.toFixed(0)} ms (${attester.tcti}; state in ${attester.stateDir})`);
-  else skip(attester.reason);
-
-  /** A fresh nonce from the coordinator and a quote over it; undefined (in 'auto' mode) when that cannot be had. */
-  async function evidence(): Promise<JoinEvidence | undefined> {
-    if (!attester.ok) return undefined;
-    const res = await call('api/attest-nonce');
-    let why: string;
-    if (res.ok) {
-      try {
-        const { nonce } = JSON.parse(await res.text()) as { nonce: string };
-        let ms = 0;
-        const { evidence: ev } = await withTpmLock(attester.tcti, () => retryTpm(async () => {
-          const t0 = performance.now();
-          const out = await buildJoinAttestation(attester.attestor, identity.publicKey, nonce, pcrs);
-          ms = performance.now() - t0;
-          return out;
-        }));
-        log(`tpm: quoted PCRs ${pcrList} (sha256) with the coordinator's nonce in ${ms.toFixed(0)} ms`);
-        emit({ type: 'attestation', status: 'quoted', ak: attester.ak.name, pcrs: [...pcrs], ms });
-        return ev;
-      } catch (e) {
-        why = `the quote failed: ${(e as Error).message}`;
-      }
-    } else {
-      await res.body?.cancel();
-      why = res.status === 404 ? 'the coordinator issues no attestation nonces (GET /api/attest-nonce: 404)' : `GET /api/attest-nonce answered ${res.status}`;
-    }
-    if (tpmMode === true) throw new Error(`--tpm: ${why}`);
-    skip(why);
-    return undefined;
-  }
-  /** Posts a signed join; resolves with the status, the body and the error of a refusal. */
-  async function postJoin(attestation: JoinEvidence | undefined): Promise<{ status: number; body: string; error?: { code: string; field: string | null; message: string } }> {
-    const join: JoinRequest = { op: 'join', host: 'node', role: 'participant', ...(attestation ? { attestation } : {}), ...(mlDsaPublicKey ? { mlDsaPublicKey } : {}) };
-    const joinEnv = await sealEnvelope({ kind: 'control', task: taskBytes, round: 0, sequence: 0, payload: utf8(JSON.stringify(join)) }, identity);
-    const res = await call('api/join', { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: ownBytes(joinEnv) });
-    const body = await res.text();
-    if (res.ok) return { status: res.status, body };
-    const e = apiError(body);
-    return { status: res.status, body, error: { code: e.code, field: e.field ?? null, message: e.message } };
-  }
-
-  let attestation = await evidence();
-  let ans = await postJoin(attestation);
-  if (attestation && ans.error?.code === 'attestation' && ans.error.field === 'attestation.nonce') {
-    // The nonce expired, or the coordinator restarted in between: once more with a fresh one.
-    log(`tpm: nonce refused (${ans.status}): ${ans.error.message}; quoting again`);
-    attestation = await evidence();
-    ans = await postJoin(attestation);
-  }
-  if (attestation && ans.error?.code === 'attestation') {
-    const reason = `${ans.status} ${ans.error.field}: ${ans.error.message}`;
-    log(`tpm: the coordinator refused the attestation (${reason})`);
-    emit({ type: 'attestation', status: 'refused', ak: attester.ok ? attester.ak.name : undefined, reason });
-    if (tpmMode === true) throw new Error(`--tpm: the coordinator refused the attestation (${reason})`);
-    log('tpm: joining without attestation (with --tpm this is an error)');
-    attestation = undefined;
-    ans = await postJoin(undefined);
-  }
-  if (ans.error) throw new Error(`${new URL('api/join', base).href}: ${ans.status} ${ans.error.message}`);
-  const joined = JSON.parse(ans.body) as { id: string; index: number; shard: number; round: RoundInfo; attested?: boolean; ak?: string };
+  const { body: joinBody, attestation } = await joinWithAttestation({
+    call, base, identity, taskId: taskBytes, attester, mode: tpmMode, pcrs, log, emit,
+    request: { op: 'join', host: 'node', role: 'participant', ...(mlDsaPublicKey ? { mlDsaPublicKey } : {}) },
+  });
+  const joined = JSON.parse(joinBody) as { id: string; index: number; shard: number; round: RoundInfo; attested?: boolean; ak?: string };
   const attested = joined.attested === true;
   const me = joined.id;
   let data = opts.data ? readDataFile(opts.data) : taskSplit(task, loadDigits()).shards[joined.shard]!;

@@ -570,6 +570,25 @@ describe('worker and coordinator end to end: attested join', { skip: noSwtpm }, 
     assert.ok(rejections.some((r) => r.code === 'attestation' && r.field === 'attestation.nonce'));
   });
 
+  test('a leaf aggregator (--role aggregator --tpm) attests at join like a worker; /api/status shows it attested with its AK', async () => {
+    const coord = await start({ task: { name: 'attest-aggregator', rounds: 1, minParticipants: 1, rule: 'fedavg', aggregators: { fanin: 2 }, data: { shards: 2, alpha: null } }, dir: path.join(dir, 'c3'), port: 0 });
+    const agg = worker(coord.url, path.join(dir, 'agg.pem'), ['--role', 'aggregator', '--tpm', '--tpm-pcrs', '0,7'], { ...process.env, TPM2TOOLS_TCTI: tpm!.tcti });
+    try {
+      const deadline = Date.now() + 60_000;
+      while (!agg.events.some((e) => e.type === 'joined') && Date.now() < deadline && agg.child.exitCode === null) await new Promise((ok) => setTimeout(ok, 100));
+      const quoted = agg.events.find((e) => e.type === 'attestation');
+      assert.equal(quoted?.status, 'quoted', JSON.stringify(agg.events) + agg.stderr.join(''));
+      assert.deepEqual(quoted?.pcrs, [0, 7]);
+      const joined = agg.events.find((e) => e.type === 'joined')!;
+      assert.deepEqual([joined.attested, joined.ak], [true, quoted!.ak]);
+      const p = (await getJson<{ participants: (StatusP & { role: string })[] }>(`${coord.url}/api/status`)).participants.find((x) => x.id === joined.id);
+      assert.deepEqual([p?.role, p?.attested, p?.ak], ['aggregator', true, quoted!.ak]);
+    } finally {
+      agg.child.kill('SIGTERM');
+      await agg.exited;
+    }
+  });
+
   test('a coordinator that requires attestation refuses a join without it and admits an attested one; the status survives a restart', async () => {
     const opts = { task: { name: 'attest-required', rounds: 1, minParticipants: 5 }, dir: path.join(dir, 'c2'), port: 0, attestation: { required: true } };
     const coord = await start(opts);
