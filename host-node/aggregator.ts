@@ -19,7 +19,7 @@ import { fromHex, ownBytes, toHex } from '../proofs/bytes.js';
 import { parseEnvelope, ReplayGuard, sealEnvelope, type Envelope } from '../proofs/envelope.js';
 import { verifyHybridDetailed } from '../proofs/hybrid.js';
 import { decodeUpdatePayload, taskDimension, taskEncoding, type RoundInfo, type TaskSpec } from '../runtime/fl/protocol.js';
-import { checkTpmOptions, joinWithAttestation, openJoinAttester, tpmStateDirFor, type AttestationEvent } from './attest-join.js';
+import { checkTpmOptions, joinWithAttestation, openJoinAttester, tpmStateDirFor, type AttestationEvent, type TpmJoinOptions } from './attest-join.js';
 import { encodePartialPayload, packEnvelopes } from '../runtime/fl/partial.js';
 import { weightedSum, weightsOf, type EncodedUpdate } from '../runtime/fl/strategy.js';
 import { HttpError, MicroBatchVerifier, refusal } from './coordinator/core.js';
@@ -29,7 +29,7 @@ import { ready } from './index.js';
 import { loadOrCreateHybridIdentity, loadOrCreateIdentity } from './keystore.js';
 
 /** Options of {@link runAggregator}. */
-export interface AggregatorOptions {
+export interface AggregatorOptions extends TpmJoinOptions {
   /** Coordinator base URL, e.g. http://127.0.0.1:8080. */
   coordinator: string;
   /** Key file (PKCS#8 PEM, mode 0600). Default .meshwork/aggregator-key.pem. */
@@ -44,14 +44,6 @@ export interface AggregatorOptions {
   endpoint?: string;
   /** Folder of the envelope store (LMDB). Default `<key file>.envelopes`. */
   dir?: string;
-  /** TPM attestation at join, as a worker's (docs/tpm.md, "Attestation at join"). Default 'auto'. */
-  tpm?: boolean | 'auto';
-  /** Folder of the TPM attestation key. Default: beside the key file, `<key name>.tpm`. */
-  tpmDir?: string;
-  /** PCRs of the SHA-256 bank to quote. Default 0-7. */
-  tpmPcrs?: number[];
-  /** Environment in which the TPM is looked for. Default `process.env`. */
-  tpmEnv?: NodeJS.ProcessEnv;
   /** Gives up when the coordinator cannot be reached for this long (ms). Default 120000. */
   patienceMs?: number;
   log?: (line: string) => void;

@@ -131,6 +131,23 @@ export async function withTpmLock<T>(tcti: string, fn: () => Promise<T>, opts: {
 /** How a worker uses the TPM: `'auto'` when one is found (failures fall back to joining unattested), `true` required, `false` never. */
 export type TpmMode = boolean | 'auto';
 
+/** The TPM options of a node that joins a coordinator (a worker or a leaf aggregator). */
+export interface TpmJoinOptions {
+  /**
+   * TPM attestation at join (docs/tpm.md, "Attestation at join"). `'auto'` (default): when the host has a
+   * TPM (`TPM2TOOLS_TCTI` set, or /dev/tpmrm0, and tpm2-tools on PATH), quote and attach the quote to the
+   * join; if the TPM fails, the coordinator has no nonce route or refuses the quote, join unattested. `true`:
+   * all of those are errors. `false`: never attest.
+   */
+  tpm?: TpmMode;
+  /** Folder of the TPM attestation key (created, mode 0700). Default: beside the key file, `<key name>.tpm`. */
+  tpmDir?: string;
+  /** PCRs of the SHA-256 bank to quote. Default 0-7. */
+  tpmPcrs?: number[];
+  /** Environment in which the TPM is looked for (`TPM2TOOLS_TCTI`, `PATH`). Default `process.env`. */
+  tpmEnv?: NodeJS.ProcessEnv;
+}
+
 /** What {@link openJoinAttester} found. */
 export type JoinAttester =
   | { ok: true; attestor: TpmAttestor; ak: AttestationKey; tcti: string; stateDir: string; ms: number }

@@ -23,7 +23,7 @@ import { parseDigits, type Dataset } from '../runtime/fl/data.js';
 import { encodeForSubmit, encodeUpdatePayload, localJob, proofBound, proofChunks, taskSplit, type RoundInfo, type TaskSpec, type UpdateProof } from '../runtime/fl/protocol.js';
 import { Rng, STREAMS } from '../runtime/fl/rng.js';
 import type { PoolWorkerApi } from '../runtime/threads/worker-api.js';
-import { checkTpmOptions, joinWithAttestation, openJoinAttester, tpmStateDirFor, type AttestationEvent } from './attest-join.js';
+import { checkTpmOptions, joinWithAttestation, openJoinAttester, tpmStateDirFor, type AttestationEvent, type TpmJoinOptions } from './attest-join.js';
 import { loadDigits } from './data.js';
 import { apiError, caller, checkUrl, followRounds, jsonOf, sleep } from './follow.js';
 import { ready } from './index.js';
@@ -31,7 +31,7 @@ import { loadOrCreateHybridIdentity, loadOrCreateIdentity } from './keystore.js'
 import type { Groth16Prover } from './groth16.js';
 
 /** Options of {@link runWorker}. */
-export interface WorkerOptions {
+export interface WorkerOptions extends TpmJoinOptions {
   /** Coordinator base URL, e.g. http://127.0.0.1:8080. */
   coordinator: string;
   /** Own data: a CSV (optionally .gz) of 64 pixel values 0..16 and a label per line (the digits format). Default: the task's shard of the shipped digits. */
@@ -45,19 +45,6 @@ export interface WorkerOptions {
   hybrid?: boolean;
   /** Plays a Byzantine attack (sign-flip, label-flip, gaussian): for robustness demos and tests. */
   attack?: string;
-  /**
-   * TPM attestation at join (docs/tpm.md, "Attestation at join"). `'auto'` (default): when the host has a
-   * TPM (`TPM2TOOLS_TCTI` set, or /dev/tpmrm0, and tpm2-tools on PATH), quote and attach the quote to the
-   * join; if the TPM fails, the coordinator has no nonce route or refuses the quote, join unattested. `true`:
-   * all of those are errors. `false`: never attest.
-   */
-  tpm?: boolean | 'auto';
-  /** Folder of the TPM attestation key (created, mode 0700). Default: beside the key file, `<key name>.tpm`. */
-  tpmDir?: string;
-  /** PCRs of the SHA-256 bank to quote. Default 0-7. */
-  tpmPcrs?: number[];
-  /** Environment in which the TPM is looked for (`TPM2TOOLS_TCTI`, `PATH`). Default `process.env`. */
-  tpmEnv?: NodeJS.ProcessEnv;
   /** Gives up when the coordinator cannot be reached for this long (ms). Default 120000. */
   patienceMs?: number;
   /** Human-readable progress lines. */
@@ -72,7 +59,7 @@ export interface WorkerOptions {
  * and the quote's time, or `skipped` with the reason; `refused` when the coordinator turned the quote down),
  * the join (`attested` as the coordinator answered), then per round.
  */
-export type { AttestationEvent };
+export type { AttestationEvent, TpmJoinOptions };
 
 export type WorkerEvent =
   | AttestationEvent
