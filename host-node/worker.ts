@@ -23,7 +23,7 @@ import { parseDigits, type Dataset } from '../runtime/fl/data.js';
 import { encodeForSubmit, encodeUpdatePayload, localJob, proofBound, proofChunks, taskSplit, type RoundInfo, type TaskSpec, type UpdateProof } from '../runtime/fl/protocol.js';
 import { Rng, STREAMS } from '../runtime/fl/rng.js';
 import type { PoolWorkerApi } from '../runtime/threads/worker-api.js';
-import { checkTpmOptions, joinWithAttestation, openJoinAttester, tpmStateDirFor, type AttestationEvent, type TpmJoinOptions } from './attest-join.js';
+import { checkTpmOptions, joinWithAttestation, openJoinAttester, tpmStateDirFor, type AttestationEvent, type TpmJoinOptions, type TpmMode } from './attest-join.js';
 import { loadDigits } from './data.js';
 import { apiError, caller, checkUrl, followRounds, jsonOf, sleep } from './follow.js';
 import { ready } from './index.js';
@@ -59,7 +59,7 @@ export interface WorkerOptions extends TpmJoinOptions {
  * and the quote's time, or `skipped` with the reason; `refused` when the coordinator turned the quote down),
  * the join (`attested` as the coordinator answered), then per round.
  */
-export type { AttestationEvent, TpmJoinOptions };
+export type { AttestationEvent, TpmJoinOptions, TpmMode };
 
 export type WorkerEvent =
   | AttestationEvent
