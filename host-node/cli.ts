@@ -25,6 +25,7 @@ commands:
                                          federated learning on the shipped digits, in-process or
                                          on a worker pool (--threads), flat or through an aggregator tree
   serve [--port P] [--host H] [--task FILE] [--dir DIR] [--attestation FILE.json] [--exit-when-done]
+        [--aggregator-endpoints URL-PREFIX,...]
                                          the coordinator: HTTP + WebSocket API, embed script, dashboard,
                                          /metrics; state in an embedded database (--dir, default .meshwork/TASK);
                                          --attestation: { required, trustedAks, pcrPolicy } for TPM joins

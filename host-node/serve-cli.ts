@@ -33,6 +33,7 @@ export async function serveMain(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: {
     port: { type: 'string' }, host: { type: 'string', default: '127.0.0.1' }, task: { type: 'string' }, dir: { type: 'string' },
     'exit-when-done': { type: 'boolean', default: false }, quiet: { type: 'boolean', default: false }, attestation: { type: 'string' },
+    'aggregator-endpoints': { type: 'string' },
   } });
   const task = values.task ? readTaskFile(values.task) : {};
   const { parseTaskSpec } = await import('../runtime/fl/protocol.js');
@@ -47,7 +48,8 @@ export async function serveMain(args: string[]): Promise<number> {
     }
   }
   const dir = values.dir ?? `.meshwork/${spec.name}`;
-  const coord = await startCoordinator({ task: spec, dir, port: portOf(values.port, 8080), host: values.host, attestation, log: values.quiet ? undefined : (l) => console.log(`${stamp()} ${l}`) });
+  const aggregatorEndpoints = values['aggregator-endpoints']?.split(',').map((p) => p.trim()).filter(Boolean);
+  const coord = await startCoordinator({ task: spec, dir, port: portOf(values.port, 8080), host: values.host, attestation, ...(aggregatorEndpoints ? { aggregatorEndpoints } : {}), log: values.quiet ? undefined : (l) => console.log(`${stamp()} ${l}`) });
   const att = coord.coordinator.attestation;
   console.log(`meshwork coordinator: task '${spec.name}' (${spec.rounds} rounds, ${spec.rule}, ${spec.minParticipants} participants to start), state in ${dir}`);
   console.log(`  TPM attestation at join ${att.required ? 'required' : 'optional'}; ${att.trustedAks ? `${att.trustedAks.size} pinned AK(s)` : 'any AK'}; ${att.pcrPolicy ? `PCR policy over ${Object.keys(att.pcrPolicy).join(',')}` : 'any PCRs'}`);

@@ -301,6 +301,37 @@ describe('leaf aggregators: partial sums', () => {
   });
 });
 
+describe('leaf aggregators: joining', () => {
+  it('an aggregator must give an endpoint under the allowed prefixes (aggregatorEndpoints), a participant none, and a task without aggregators refuses the role', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'meshwork-agg-join-'));
+    const tier = await startCoordinator({ task: { name: 'agg-join', rule: 'fedavg', aggregators: { fanin: 2 } }, dir: join(dir, 'a'), port: 0, aggregatorEndpoints: ['http://10.1.2.3:'] });
+    const flat = await startCoordinator({ task: { name: 'agg-join', rule: 'fedavg' }, dir: join(dir, 'b'), port: 0 });
+    try {
+      await assert.rejects(startCoordinator({ task: {}, dir: join(dir, 'c'), port: 0, aggregatorEndpoints: ['ftp://x'] }), TypeError);
+      const taskId = fromHex((await getJson<{ taskId: string }>(`${tier.url}/api/task`)).taskId);
+      const joinAs = async (url: string, request: Record<string, unknown>) => postBytes(`${url}/api/join`, await sealEnvelope({ kind: 'control', task: taskId, round: 0, sequence: 0, payload: utf8(JSON.stringify({ op: 'join', host: 'node', ...request })) }, await generateIdentity()));
+      const cases: [string, Awaited<ReturnType<typeof joinAs>>, number, string, string][] = [
+        ['an endpoint outside the allowed prefixes', await joinAs(tier.url, { role: 'aggregator', endpoint: 'http://127.0.0.1:9000/' }), 403, 'endpoint', 'payload.endpoint'],
+        ['no endpoint', await joinAs(tier.url, { role: 'aggregator' }), 400, 'endpoint', 'payload.endpoint'],
+        ['a participant with an endpoint', await joinAs(tier.url, { role: 'participant', endpoint: 'http://10.1.2.3:9000/' }), 400, 'endpoint', 'payload.endpoint'],
+        ['the role in a task without aggregators', await joinAs(flat.url, { role: 'aggregator', endpoint: 'http://10.1.2.3:9000/' }), 409, 'role', 'payload.role'],
+      ];
+      for (const [what, res, status, code, field] of cases) {
+        assert.equal(res.status, status, `${what}: ${JSON.stringify(res.body)}`);
+        assert.deepEqual([res.body.error!.code, res.body.error!.field], [code, field], what);
+      }
+      const ok = await joinAs(tier.url, { role: 'aggregator', endpoint: 'http://10.1.2.3:9000' });
+      assert.equal(ok.status, 200, JSON.stringify(ok.body));
+      const p = (await getJson<{ participants: { id: string; role: string }[] }>(`${tier.url}/api/status`)).participants.find((x) => x.id === ok.body.id);
+      assert.equal(p?.role, 'aggregator');
+    } finally {
+      await tier.close();
+      await flat.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('leaf aggregators: an aggregator that floods the audit, and a graceful shutdown', () => {
   it('an endless answer to the audit is cut off at the limit; the aggregator loses its participants but is not flagged (nothing was disproved)', async () => {
     const { coord, ps, fake, taskId, task, d, done, log } = await fakeTier('agg-flood', { fanin: 2, audit: 1 });

@@ -70,6 +70,8 @@ export interface CoordinatorOptions {
    * any PCR selection).
    */
   attestation?: JoinAttestation;
+  /** URL prefixes an aggregator's endpoint must start with (default: any http(s) URL). */
+  aggregatorEndpoints?: string[];
 }
 
 /** One entry of `GET /api/ledger`. */
@@ -555,6 +557,8 @@ export class Coordinator {
       if (req.role === 'aggregator') {
         if (!this.task.aggregators) throw new HttpError(409, 'role', 'payload.role', `task '${this.task.name}' has no aggregator tier (task.aggregators): join as a participant`);
         req.endpoint = checkEndpoint(req.endpoint);
+        const allowed = this.opts.aggregatorEndpoints;
+        if (allowed && !allowed.some((p) => req.endpoint!.startsWith(p))) throw new HttpError(403, 'endpoint', 'payload.endpoint', `endpoint ${req.endpoint} is not under the aggregator endpoints this coordinator allows (${allowed.join(', ')})`);
       } else if (req.endpoint !== undefined) {
         throw new HttpError(400, 'endpoint', 'payload.endpoint', 'only an aggregator gives an endpoint');
       }

@@ -35,6 +35,12 @@ export interface StartOptions {
    * (require it, pin AKs, a PCR policy), or one to use. Default: evidence optional, any AK, any PCRs.
    */
   attestation?: JoinAttestationOptions | JoinAttestation;
+  /**
+   * Tasks with aggregators: URL prefixes an aggregator's endpoint must start with (e.g.
+   * `['http://10.0.0.', 'https://agg.example.org/']`); the coordinator fetches from those endpoints to replay
+   * partials. Default: any http(s) endpoint.
+   */
+  aggregatorEndpoints?: string[];
 }
 
 /** A running coordinator. */
@@ -64,6 +70,9 @@ export async function startCoordinator(opts: StartOptions): Promise<RunningCoord
   const port = opts.port ?? 8080;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`startCoordinator: port must be an integer in [0, 65535], got ${port}`);
   const task = parseTaskSpec(opts.task ?? {});
+  if (opts.aggregatorEndpoints !== undefined && (!Array.isArray(opts.aggregatorEndpoints) || !opts.aggregatorEndpoints.length || opts.aggregatorEndpoints.some((p) => typeof p !== 'string' || !/^https?:\/\/./.test(p)))) {
+    throw new TypeError('startCoordinator: aggregatorEndpoints must be a non-empty array of http(s) URL prefixes');
+  }
   const log = opts.log ?? (() => undefined);
   const attestation = opts.attestation instanceof JoinAttestation ? opts.attestation : new JoinAttestation(opts.attestation ?? {});
   await ready();
@@ -72,7 +81,7 @@ export async function startCoordinator(opts: StartOptions): Promise<RunningCoord
   let broadcast: (e: CoordinatorEvent) => void = () => undefined;
   let coordinator: Coordinator;
   try {
-    coordinator = await Coordinator.start({ task, store, data: loadDigits(), metrics, log, attestation, onEvent: (e) => broadcast(e) });
+    coordinator = await Coordinator.start({ task, store, data: loadDigits(), metrics, log, attestation, onEvent: (e) => broadcast(e), ...(opts.aggregatorEndpoints ? { aggregatorEndpoints: opts.aggregatorEndpoints } : {}) });
   } catch (e) {
     await store.close();
     throw e;
