@@ -5,7 +5,8 @@
  *         data-coordinator="https://fl.example.org" data-task="digits" data-status="fl-status"></script>
  * ```
  * Attributes: `data-coordinator` (default: the origin the script came from), `data-task` (the task name the
- * page expects), `data-status` (id of an element that gets a one-line status), `data-db` (IndexedDB name).
+ * page expects), `data-status` (id of an element that gets a one-line status), `data-db` (IndexedDB name),
+ * `data-hybrid` (sign hybrid, Ed25519 + ML-DSA-65: the `hybrid` option of `join`).
  * The participant's events are re-dispatched on `window` as `meshwork:state`, `meshwork:progress` and
  * `meshwork:error` (CustomEvent, same `detail`), and `window.meshwork = { participant }`.
  * Built by scripts/build-embed.mjs into dist/web/embed/meshwork.js (served by the coordinator).
@@ -50,7 +51,7 @@ function start(): void {
   const statusEl = ds.status ? document.getElementById(ds.status) : null;
   let participant: Participant;
   try {
-    participant = join({ coordinator, ...(ds.task ? { task: ds.task } : {}), ...(ds.db ? { dbName: ds.db } : {}) });
+    participant = join({ coordinator, ...(ds.task ? { task: ds.task } : {}), ...(ds.db ? { dbName: ds.db } : {}), ...(ds.hybrid !== undefined && ds.hybrid !== 'false' ? { hybrid: true } : {}) });
   } catch (e) {
     if (statusEl) statusEl.textContent = `meshwork: ${(e as Error).message}`;
     window.dispatchEvent(new CustomEvent<Partial<ErrorDetail>>('meshwork:error', { detail: { message: (e as Error).message, fatal: true, round: 0, error: e } }));

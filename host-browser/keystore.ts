@@ -11,7 +11,8 @@
 import { openDB, type IDBPDatabase } from 'idb';
 import { generateIdentity, hasWebCryptoEd25519, identityFromKeyPair, nobleIdentity, type Identity } from '../proofs/ed25519.js';
 
-const STORE = 'identities';
+/** The object store of identity records (keyPath `name`). */
+export const STORE = 'identities';
 
 interface IdentityRecord {
   name: string;
@@ -22,7 +23,8 @@ interface IdentityRecord {
   created: number;
 }
 
-function open(dbName: string): Promise<IDBPDatabase> {
+/** The identities database (also used by host-browser/hybrid-keystore.ts for the ML-DSA-65 half). */
+export function openIdentities(dbName: string): Promise<IDBPDatabase> {
   return openDB(dbName, 1, {
     upgrade(db) {
       if (!db.objectStoreNames.contains(STORE)) db.createObjectStore(STORE, { keyPath: 'name' });
@@ -44,7 +46,7 @@ export async function loadOrCreateIdentity(opts: { dbName?: string; name?: strin
   const dbName = opts.dbName ?? 'meshwork', name = opts.name ?? 'default';
   if (typeof dbName !== 'string' || !dbName) throw new TypeError('dbName must be a non-empty string');
   if (typeof name !== 'string' || !name) throw new TypeError('name must be a non-empty string');
-  const db = await open(dbName);
+  const db = await openIdentities(dbName);
   try {
     const existing = (await db.get(STORE, name)) as IdentityRecord | undefined;
     if (existing) return { identity: await fromRecord(existing), created: false };
@@ -71,7 +73,7 @@ export async function loadOrCreateIdentity(opts: { dbName?: string; name?: strin
 
 /** Deletes the identity `name` (the node gets a new id next time). */
 export async function deleteIdentity(opts: { dbName?: string; name?: string } = {}): Promise<void> {
-  const db = await open(opts.dbName ?? 'meshwork');
+  const db = await openIdentities(opts.dbName ?? 'meshwork');
   try {
     await db.delete(STORE, opts.name ?? 'default');
   } finally {

@@ -23,6 +23,7 @@ import { wrap, type Remote } from 'comlink';
 import { openDB, type IDBPDatabase } from 'idb';
 import { fromHex, toHex, utf8 } from '../proofs/bytes.js';
 import type { Identity } from '../proofs/ed25519.js';
+import type { HybridIdentity } from '../proofs/hybrid.js';
 import { sealEnvelope, taskId } from '../proofs/envelope.js';
 import type { Dataset } from '../runtime/fl/data.js';
 import { encodeUpdatePayload, proofBound, proofChunks, taskSplit, type JoinRequest, type RoundInfo, type TaskSpec, type UpdateProof } from '../runtime/fl/protocol.js';
@@ -81,6 +82,12 @@ export interface JoinOptions {
   pauseWhenHidden?: boolean;
   /** Do not start training when the battery is below this level and not charging (default 0.2; 0: never). */
   minBattery?: number;
+  /**
+   * Sign hybrid (Ed25519 + ML-DSA-65): the join registers an ML-DSA-65 key (its seed kept in IndexedDB beside
+   * the Ed25519 key) and every envelope carries both signatures; the coordinator then refuses Ed25519 alone
+   * from this participant. The signer is a separate chunk, loaded only then. Default false.
+   */
+  hybrid?: boolean;
 }
 
 /** A joined participant: an EventTarget with `state`, `progress` and `error` events (CustomEvent details above). */
@@ -142,7 +149,7 @@ export class CoordinatorError extends Error {
   }
 }
 
-const OPTION_KEYS = new Set(['coordinator', 'data', 'dbName', 'task', 'signal', 'pauseWhenHidden', 'minBattery']);
+const OPTION_KEYS = new Set(['coordinator', 'data', 'dbName', 'task', 'signal', 'pauseWhenHidden', 'minBattery', 'hybrid']);
 
 function describe(v: unknown): string {
   if (v === null) return 'null';
@@ -179,6 +186,7 @@ interface Checked {
   signal: AbortSignal | undefined;
   pauseWhenHidden: boolean;
   minBattery: number;
+  hybrid: boolean;
 }
 
 function checkOptions(options: unknown): Checked {
@@ -207,7 +215,8 @@ function checkOptions(options: unknown): Checked {
   const minBattery = o.minBattery ?? 0.2;
   if (typeof minBattery !== 'number') throw new TypeError(`join: minBattery must be a number, got ${describe(minBattery)}`);
   if (!(minBattery >= 0 && minBattery <= 1)) throw new RangeError(`join: minBattery must be in [0, 1], got ${minBattery}`);
-  return { base, data, dbName, task: o.task as string | undefined, signal: o.signal as AbortSignal | undefined, pauseWhenHidden: (o.pauseWhenHidden as boolean | undefined) ?? true, minBattery };
+  if (o.hybrid !== undefined && typeof o.hybrid !== 'boolean') throw new TypeError(`join: hybrid must be a boolean, got ${describe(o.hybrid)}`);
+  return { base, data, dbName, task: o.task as string | undefined, signal: o.signal as AbortSignal | undefined, pauseWhenHidden: (o.pauseWhenHidden as boolean | undefined) ?? true, minBattery, hybrid: o.hybrid === true };
 }
 
 /** Hex SHA-256 of bytes. */
@@ -228,6 +237,13 @@ async function httpError(res: Response, what: string): Promise<CoordinatorError>
 }
 
 /** Retryable: the network failed, or the coordinator is restarting / overloaded. */
+/** Standard base64 of bytes. */
+function base64(b: Uint8Array): string {
+  let s = '';
+  for (const x of b) s += String.fromCharCode(x);
+  return btoa(s);
+}
+
 function transient(e: unknown): boolean {
   // 409 'checking': a leaf aggregator's partial covering the update is being checked; it counts, or comes back.
   return !(e instanceof CoordinatorError) || e.status >= 500 || e.status === 429 || e.status === 408 || (e.status === 409 && e.code === 'checking');
@@ -291,7 +307,7 @@ class BrowserParticipant extends EventTarget implements Participant {
   private rejectJoined!: (e: unknown) => void;
   private db: IDBPDatabase | undefined;
   private key = '';
-  private identity: Identity | undefined;
+  private identity: Identity | HybridIdentity | undefined;
   private taskIdBytes: Uint8Array | undefined;
   private progress: ProgressRecord | undefined;
   private data: Dataset | undefined;
@@ -460,7 +476,10 @@ class BrowserParticipant extends EventTarget implements Participant {
   private async participate(): Promise<void> {
     if (this.stopped) return;
     this.db = await this.openState();
-    const { identity } = await loadOrCreateIdentity({ dbName: this.opts.dbName, name: `participant ${this.key}` });
+    const name = `participant ${this.key}`;
+    const { identity: ed } = await loadOrCreateIdentity({ dbName: this.opts.dbName, name });
+    // Hybrid: the ML-DSA-65 signer (and @noble/post-quantum) is a chunk of its own, fetched only now.
+    const identity = this.opts.hybrid ? (await (await import('./hybrid-keystore.js')).loadOrCreateHybrid(ed, { dbName: this.opts.dbName, name })).identity : ed;
     this.identity = identity;
     this.publicKey = identity.id;
     const stored = (await this.db.get('progress', this.key)) as ProgressRecord | undefined;
@@ -483,7 +502,8 @@ class BrowserParticipant extends EventTarget implements Participant {
 
   /** One signed join request (a `control` envelope, round 0); the same key joins again as the same id. */
   private async postJoin(): Promise<{ id: string; index: number; shard: number; round?: RoundInfo }> {
-    const request: JoinRequest = { op: 'join', host: 'browser', role: 'participant' };
+    const ml = this.identity && 'mlDsaPublicKey' in this.identity ? this.identity.mlDsaPublicKey : undefined;
+    const request: JoinRequest = { op: 'join', host: 'browser', role: 'participant', ...(ml ? { mlDsaPublicKey: base64(ml) } : {}) };
     const sequence = await this.nextSequence();
     const env = await sealEnvelope({ kind: 'control', task: this.taskIdBytes!, round: 0, sequence, payload: utf8(JSON.stringify(request)) }, this.identity!);
     const res = await this.post('api/join', env);
