@@ -6,6 +6,7 @@
  * imports it (and @noble/post-quantum with it) only when it joins with `hybrid`.
  * @module
  */
+import { equalBytes } from '../proofs/bytes.js';
 import type { Identity } from '../proofs/ed25519.js';
 import { hybridIdentity, type HybridIdentity } from '../proofs/hybrid.js';
 import { openIdentities, STORE } from './keystore.js';
@@ -29,7 +30,7 @@ export async function loadOrCreateHybrid(ed: Identity, opts: { dbName: string; n
   try {
     const existing = (await db.get(STORE, name)) as SeedRecord | undefined;
     if (existing) {
-      if (existing.publicKey.length !== ed.publicKey.length || existing.publicKey.some((b, i) => b !== ed.publicKey[i])) throw new Error(`IndexedDB ${opts.dbName}: the ML-DSA-65 seed '${name}' belongs to another Ed25519 key`);
+      if (!equalBytes(existing.publicKey, ed.publicKey)) throw new Error(`IndexedDB ${opts.dbName}: the ML-DSA-65 seed '${name}' belongs to another Ed25519 key`);
       return { identity: hybridIdentity(ed, existing.seed), created: false };
     }
     const record: SeedRecord = { name, backend: 'ml-dsa-65-seed', publicKey: ed.publicKey, seed: crypto.getRandomValues(new Uint8Array(32)), created: Date.now() };

@@ -17,38 +17,25 @@ import type { AddressInfo } from 'node:net';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { fromHex, ownBytes, toHex } from '../proofs/bytes.js';
 import { parseEnvelope, ReplayGuard, sealEnvelope, type Envelope } from '../proofs/envelope.js';
-import { verifyHybridDetailed } from '../proofs/hybrid.js';
-import { decodeUpdatePayload, taskDimension, taskEncoding, type RoundInfo, type TaskSpec } from '../runtime/fl/protocol.js';
-import { checkTpmOptions, joinWithAttestation, openJoinAttester, tpmStateDirFor, type AttestationEvent, type TpmJoinOptions } from './attest-join.js';
+import { decodeUpdatePayload, taskDimension, taskEncoding, type RoundInfo } from '../runtime/fl/protocol.js';
+import { openNode, type AttestationEvent, type NodeJoinOptions } from './attest-join.js';
 import { encodePartialPayload, packEnvelopes } from '../runtime/fl/partial.js';
 import { weightedSum, weightsOf, type EncodedUpdate } from '../runtime/fl/strategy.js';
-import { HttpError, MicroBatchVerifier, refusal } from './coordinator/core.js';
+import { checkEnvelopeSignature, HttpError, MicroBatchVerifier, refusal } from './coordinator/core.js';
 import { COMMON, readBody, requireBinary, sendError, sendJson } from './coordinator/server.js';
-import { apiError, caller, checkUrl, followRounds, jsonOf, sleep } from './follow.js';
-import { ready } from './index.js';
-import { loadOrCreateHybridIdentity, loadOrCreateIdentity } from './keystore.js';
+import { apiError, checkUrl, followRounds, jsonOf, sleep } from './follow.js';
 
 /** Options of {@link runAggregator}. */
-export interface AggregatorOptions extends TpmJoinOptions {
-  /** Coordinator base URL, e.g. http://127.0.0.1:8080. */
-  coordinator: string;
-  /** Key file (PKCS#8 PEM, mode 0600). Default .meshwork/aggregator-key.pem. */
-  key?: string;
-  /** Sign hybrid (Ed25519 + ML-DSA-65), as a worker does with `hybrid` (the ML-DSA-65 seed beside the key file). */
-  hybrid?: boolean;
+export interface AggregatorOptions extends NodeJoinOptions {
   /** Port to listen on for participants (0: any free one). Default 0. */
   port?: number;
   /** Address to listen on. Default 127.0.0.1. */
   host?: string;
   /** The URL participants and the coordinator reach this aggregator at. Default http://<host>:<port>/. */
   endpoint?: string;
-  /** Folder of the envelope store (LMDB). Default `<key file>.envelopes`. */
+  /** Folder of the envelope store (LMDB). Default `<key file>.envelopes` (key file default: .meshwork/aggregator-key.pem). */
   dir?: string;
-  /** Gives up when the coordinator cannot be reached for this long (ms). Default 120000. */
-  patienceMs?: number;
-  log?: (line: string) => void;
   event?: (e: AggregatorEvent) => void;
-  signal?: AbortSignal;
 }
 
 /** What the aggregator reports. */
@@ -65,9 +52,8 @@ export type AggregatorEvent =
 interface Duty {
   round: number;
   modelSha: string;
-  deadline: number;
-  /** Member id -> its keys (loaded once the round arrives). */
-  keys: Promise<Map<string, { index: number; publicKey: string; mlDsaPublicKey?: Uint8Array }>>;
+  /** Member public key (hex) -> its id, index and ML-DSA-65 key (loaded once the round arrives). */
+  keys: Promise<Map<string, { id: string; index: number; mlDsaPublicKey?: Uint8Array }>>;
   members: Set<string>;
   /** Verified updates, by member id. */
   got: Map<string, { index: number; sha256: Uint8Array; update: EncodedUpdate }>;
@@ -80,22 +66,10 @@ interface Duty {
 
 /** Runs a leaf aggregator until the task is done. */
 export async function runAggregator(opts: AggregatorOptions): Promise<{ id: string; forwarded: number; rounds: number }> {
-  const base = checkUrl(opts.coordinator);
-  const log = opts.log ?? (() => undefined);
   const emit = opts.event ?? (() => undefined);
-  const patience = opts.patienceMs ?? 120_000;
   const keyFile = opts.key ?? '.meshwork/aggregator-key.pem';
-  const tpmMode = opts.tpm ?? 'auto';
-  const pcrs = checkTpmOptions(tpmMode, opts.tpmPcrs);
-  const { identity, created } = opts.hybrid ? await loadOrCreateHybridIdentity(keyFile) : await loadOrCreateIdentity(keyFile);
-  const mlDsaPublicKey = 'mlDsaPublicKey' in identity ? Buffer.from(identity.mlDsaPublicKey).toString('base64') : undefined;
-  log(`${created ? 'created' : 'loaded'} key ${toHex(identity.publicKey).slice(0, 16)}... (${keyFile})`);
-  await ready();
-  const call = caller(base, patience, opts.signal);
-  const [taskRes, attester] = await Promise.all([call('api/task'), openJoinAttester(tpmMode, opts.tpmDir ?? tpmStateDirFor(keyFile), opts.tpmEnv)]);
-  const { task, taskId: taskHex } = await jsonOf<{ task: TaskSpec; taskId: string }>(taskRes);
+  const { base, call, log, identity, task, taskHex, taskBytes, join } = await openNode({ ...opts, key: keyFile }, keyFile);
   if (!task.aggregators) throw new Error(`task '${task.name}' at ${base.href} has no aggregator tier (task.aggregators): run a participant instead`);
-  const taskBytes = fromHex(taskHex, 'taskId');
   const d = taskDimension(task), enc = taskEncoding(task);
   const weighting = task.dp ? 'unit' : 'samples';
   const submitLimit = 72 + 40 + 4 * d + 3373;
@@ -127,13 +101,11 @@ export async function runAggregator(opts: AggregatorOptions): Promise<{ id: stri
     const u = duty;
     if (!u || env.round !== u.round) throw new HttpError(409, 'round', 'round', u ? `this aggregator collects round ${u.round}, not ${env.round}` : `this aggregator collects no round now`);
     if (u.closed) throw new HttpError(409, 'forwarded', 'round', `the partial sum of round ${u.round} is sent: submit to the coordinator`);
-    const keys = await u.keys;
     const sender = toHex(env.sender);
-    const id = [...keys].find(([, k]) => k.publicKey === sender)?.[0];
-    if (!id || !u.members.has(id)) throw new HttpError(403, 'not-assigned', 'sender', `sender ${sender.slice(0, 16)}... is not among this aggregator's participants of round ${u.round}`);
+    const k = (await u.keys).get(sender);
+    if (!k) throw new HttpError(403, 'not-assigned', 'sender', `sender ${sender.slice(0, 16)}... is not among this aggregator's participants of round ${u.round}`);
+    const id = k.id;
     if (u.got.has(id) || u.inflight.has(id)) throw new HttpError(409, 'duplicate', 'sender', `${id} already submitted its update for round ${u.round} here`);
-    const k = keys.get(id)!;
-    if (k.mlDsaPublicKey && env.alg !== 'hybrid') throw new HttpError(400, 'alg', 'alg', `${id} registered an ML-DSA-65 key: its envelopes must be hybrid (Ed25519 + ML-DSA-65)`);
     try {
       u.replay.check(env);
     } catch (e) {
@@ -149,14 +121,7 @@ export async function runAggregator(opts: AggregatorOptions): Promise<{ id: stri
     }
     u.inflight.add(id);
     try {
-      let why: string | undefined;
-      if (env.alg === 'hybrid') {
-        if (!k.mlDsaPublicKey) throw new HttpError(400, 'alg', 'alg', `${id} registered no ML-DSA-65 key`);
-        why = await verifyHybridDetailed({ publicKey: env.sender, mlDsaPublicKey: k.mlDsaPublicKey }, env.signed, env.signature);
-      } else {
-        why = await verifier.verify({ publicKey: env.sender, message: env.signed, signature: env.signature });
-      }
-      if (why) throw new HttpError(401, 'signature', 'signature', `signature does not verify (${why})`);
+      await checkEnvelopeSignature(env, k.mlDsaPublicKey, verifier);
       if (u.closed || duty !== u) throw new HttpError(409, 'forwarded', 'round', `the partial sum of round ${u.round} was sent while the update was checked: submit to the coordinator`);
       // On disk (synced) before the 202: the coordinator may ask for it to replay the partial sum.
       await envelopes.put([taskHex, u.round, k.index], bytes);
@@ -237,10 +202,10 @@ export async function runAggregator(opts: AggregatorOptions): Promise<{ id: stri
     if (!mine || duty) return;
     const ids = mine.members;
     const u: Duty = {
-      round: info.round, modelSha: info.modelSha256, deadline: info.deadline, members: new Set(ids), got: new Map(), inflight: new Set(), replay: new ReplayGuard(), closed: false,
+      round: info.round, modelSha: info.modelSha256, members: new Set(ids), got: new Map(), inflight: new Set(), replay: new ReplayGuard(), closed: false,
       keys: (async () => {
         const list = await jsonOf<{ id: string; index: number; publicKey: string; mlDsaPublicKey?: string }[]>(await call(`api/keys?ids=${ids.map(encodeURIComponent).join(',')}`));
-        return new Map(list.map((k) => [k.id, { index: k.index, publicKey: k.publicKey, ...(k.mlDsaPublicKey ? { mlDsaPublicKey: new Uint8Array(Buffer.from(k.mlDsaPublicKey, 'base64')) } : {}) }]));
+        return new Map(list.map((k) => [k.publicKey, { id: k.id, index: k.index, ...(k.mlDsaPublicKey ? { mlDsaPublicKey: new Uint8Array(Buffer.from(k.mlDsaPublicKey, 'base64')) } : {}) }]));
       })(),
     };
     u.keys.catch((e: unknown) => log(`${me}: round ${u.round}: could not load the participants' keys: ${(e as Error).message}`));
@@ -315,15 +280,12 @@ export async function runAggregator(opts: AggregatorOptions): Promise<{ id: stri
 
   try {
     // The same join as a worker's, TPM quote included where the host has a TPM.
-    const { body } = await joinWithAttestation({
-      call, base, identity, taskId: taskBytes, attester, mode: tpmMode, pcrs, log, emit,
-      request: { op: 'join', host: 'node', role: 'aggregator', endpoint, ...(mlDsaPublicKey ? { mlDsaPublicKey } : {}) },
-    });
+    const { body } = await join({ op: 'join', host: 'node', role: 'aggregator', endpoint }, emit);
     const joined = JSON.parse(body) as { id: string; attested?: boolean; ak?: string };
     me = joined.id;
     log(`${me}: joined '${task.name}' as a leaf aggregator (fan-in ${task.aggregators.fanin}, ${task.aggregators.audit === 1 ? 'every partial replayed' : `partials replayed with probability ${task.aggregators.audit}`}), ${joined.attested ? `TPM-attested (AK ${joined.ak?.slice(0, 16) ?? '?'}...)` : 'not attested'}`);
     emit({ type: 'joined', id: me, endpoint, attested: joined.attested === true, ...(joined.ak ? { ak: joined.ak } : {}) });
-    await followRounds(base, me, onRound, patience, opts.signal);
+    await followRounds(base, me, onRound, opts.patienceMs ?? 120_000, opts.signal);
   } finally {
     if (duty) clearTimeout(duty.timer);
     server.closeAllConnections();

@@ -9,12 +9,14 @@ import { createHash } from 'node:crypto';
 import { open, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ownBytes, utf8 } from '../proofs/bytes.js';
+import { fromHex, ownBytes, toHex, utf8 } from '../proofs/bytes.js';
 import type { Identity } from '../proofs/ed25519.js';
 import { sealEnvelope } from '../proofs/envelope.js';
 import type { HybridIdentity } from '../proofs/hybrid.js';
-import type { JoinRequest } from '../runtime/fl/protocol.js';
-import { apiError } from './follow.js';
+import type { JoinRequest, TaskSpec } from '../runtime/fl/protocol.js';
+import { apiError, caller, checkUrl, jsonOf } from './follow.js';
+import { ready } from './index.js';
+import { loadOrCreateHybridIdentity, loadOrCreateIdentity } from './keystore.js';
 import { tpmCapability, TpmAttestor, TpmToolError, type AttestationKey } from './tpm.js';
 
 /** The evidence a join carries. */
@@ -191,8 +193,8 @@ export interface AttestedJoinOptions {
   base: URL;
   identity: Identity | HybridIdentity;
   taskId: Uint8Array;
-  /** The join request without its evidence. */
-  request: Omit<JoinRequest, 'attestation'>;
+  /** The join request without its evidence (and without the ML-DSA-65 key: a hybrid identity's is added). */
+  request: Omit<JoinRequest, 'attestation' | 'mlDsaPublicKey'>;
   attester: JoinAttester;
   mode: TpmMode;
   pcrs: readonly number[];
@@ -248,7 +250,7 @@ export async function joinWithAttestation(o: AttestedJoinOptions): Promise<{ bod
   }
   /** Posts a signed join; resolves with the status, the body and the error of a refusal. */
   async function postJoin(attestation: JoinEvidence | undefined): Promise<{ status: number; body: string; error?: { code: string; field: string | null; message: string } }> {
-    const join: JoinRequest = { ...o.request, ...(attestation ? { attestation } : {}) };
+    const join: JoinRequest = { ...o.request, ...('mlDsaPublicKey' in o.identity ? { mlDsaPublicKey: Buffer.from(o.identity.mlDsaPublicKey).toString('base64') } : {}), ...(attestation ? { attestation } : {}) };
     const joinEnv = await sealEnvelope({ kind: 'control', task: o.taskId, round: 0, sequence: 0, payload: utf8(JSON.stringify(join)) }, o.identity);
     const res = await o.call('api/join', { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: ownBytes(joinEnv) });
     const body = await res.text();
@@ -284,4 +286,46 @@ export function checkTpmOptions(mode: unknown, pcrs: unknown): number[] {
   const list = pcrs ?? [...DEFAULT_ATTEST_PCRS];
   if (!Array.isArray(list) || !list.length || list.some((p) => !Number.isInteger(p) || p < 0 || p > 23)) throw new RangeError(`tpmPcrs must be a non-empty array of PCR indices 0..23, got ${JSON.stringify(pcrs)}`);
   return list as number[];
+}
+
+/** What a node that joins a coordinator (a worker or a leaf aggregator) is given. */
+export interface NodeJoinOptions extends TpmJoinOptions {
+  /** Coordinator base URL, e.g. http://127.0.0.1:8080. */
+  coordinator: string;
+  /** Key file (PKCS#8 PEM, mode 0600), created on first use. */
+  key?: string;
+  /**
+   * Sign hybrid (Ed25519 + ML-DSA-65): the ML-DSA-65 seed lives beside the key file (`<key>.mldsa65`, mode
+   * 0600), the join registers its public key and every envelope carries both signatures.
+   */
+  hybrid?: boolean;
+  /** Gives up when the coordinator cannot be reached for this long (ms). Default 120000. */
+  patienceMs?: number;
+  /** Human-readable progress lines. */
+  log?: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+/**
+ * The start every joining node shares: its key (loaded or created), the Node backends, the coordinator's
+ * task and the host's TPM (per the options); `join` then joins with `request` as {@link joinWithAttestation}.
+ */
+export async function openNode(opts: NodeJoinOptions, defaultKey: string) {
+  const base = checkUrl(opts.coordinator);
+  const log = opts.log ?? (() => undefined);
+  const mode = opts.tpm ?? 'auto';
+  const pcrs = checkTpmOptions(mode, opts.tpmPcrs);
+  const keyFile = opts.key ?? defaultKey;
+  const { identity, created } = opts.hybrid ? await loadOrCreateHybridIdentity(keyFile) : await loadOrCreateIdentity(keyFile);
+  log(`${created ? 'created' : 'loaded'} key ${toHex(identity.publicKey).slice(0, 16)}...${'mlDsaPublicKey' in identity ? ' with an ML-DSA-65 key (hybrid signatures)' : ''} (${keyFile})`);
+  await ready();
+  /** fetch with retries while the coordinator is unreachable (restarting); HTTP answers are returned as they are. */
+  const call = caller(base, opts.patienceMs ?? 120_000, opts.signal);
+  const [taskRes, attester] = await Promise.all([call('api/task'), openJoinAttester(mode, opts.tpmDir ?? tpmStateDirFor(keyFile), opts.tpmEnv)]);
+  const { task, taskId: taskHex } = await jsonOf<{ task: TaskSpec; taskId: string }>(taskRes);
+  const taskBytes = fromHex(taskHex, 'taskId');
+  return {
+    base, call, log, identity, task, taskHex, taskBytes,
+    join: (request: AttestedJoinOptions['request'], emit: (e: AttestationEvent) => void) => joinWithAttestation({ call, base, identity, taskId: taskBytes, attester, mode, pcrs, log, emit, request }),
+  };
 }

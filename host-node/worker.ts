@@ -15,43 +15,26 @@ import { Worker } from 'node:worker_threads';
 import { gunzipSync } from 'node:zlib';
 import { wrap, type Remote } from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
-import { fromHex, ownBytes, toHex } from '../proofs/bytes.js';
-import type { Identity } from '../proofs/ed25519.js';
+import { fromHex, ownBytes } from '../proofs/bytes.js';
 import { sealEnvelope } from '../proofs/envelope.js';
 import { attackByName, type Attack } from '../runtime/fl/attacks.js';
 import { parseDigits, type Dataset } from '../runtime/fl/data.js';
-import { encodeForSubmit, encodeUpdatePayload, localJob, proofBound, proofChunks, taskSplit, type RoundInfo, type TaskSpec, type UpdateProof } from '../runtime/fl/protocol.js';
+import { encodeForSubmit, encodeUpdatePayload, localJob, proofBound, proofChunks, taskSplit, type RoundInfo, type UpdateProof } from '../runtime/fl/protocol.js';
 import { Rng, STREAMS } from '../runtime/fl/rng.js';
 import type { PoolWorkerApi } from '../runtime/threads/worker-api.js';
-import { checkTpmOptions, joinWithAttestation, openJoinAttester, tpmStateDirFor, type AttestationEvent, type TpmJoinOptions, type TpmMode } from './attest-join.js';
+import { openNode, type AttestationEvent, type NodeJoinOptions, type TpmJoinOptions, type TpmMode } from './attest-join.js';
 import { loadDigits } from './data.js';
-import { apiError, caller, checkUrl, followRounds, jsonOf, sleep } from './follow.js';
-import { ready } from './index.js';
-import { loadOrCreateHybridIdentity, loadOrCreateIdentity } from './keystore.js';
+import { apiError, checkUrl, followRounds, sleep } from './follow.js';
 import type { Groth16Prover } from './groth16.js';
 
 /** Options of {@link runWorker}. */
-export interface WorkerOptions extends TpmJoinOptions {
-  /** Coordinator base URL, e.g. http://127.0.0.1:8080. */
-  coordinator: string;
+export interface WorkerOptions extends NodeJoinOptions {
   /** Own data: a CSV (optionally .gz) of 64 pixel values 0..16 and a label per line (the digits format). Default: the task's shard of the shipped digits. */
   data?: string;
-  /** Key file (PKCS#8 PEM, mode 0600). Default .meshwork/worker-key.pem. */
-  key?: string;
-  /**
-   * Sign hybrid (Ed25519 + ML-DSA-65): the ML-DSA-65 seed lives beside the key file (`<key>.mldsa65`, mode
-   * 0600), the join registers its public key and every envelope carries both signatures.
-   */
-  hybrid?: boolean;
   /** Plays a Byzantine attack (sign-flip, label-flip, gaussian): for robustness demos and tests. */
   attack?: string;
-  /** Gives up when the coordinator cannot be reached for this long (ms). Default 120000. */
-  patienceMs?: number;
-  /** Human-readable progress lines. */
-  log?: (line: string) => void;
-  /** Machine-readable events (one object per accepted or refused update). */
+  /** Machine-readable events (one object per accepted or refused update). Key file default: .meshwork/worker-key.pem. */
   event?: (e: WorkerEvent) => void;
-  signal?: AbortSignal;
 }
 
 /**
@@ -59,7 +42,7 @@ export interface WorkerOptions extends TpmJoinOptions {
  * and the quote's time, or `skipped` with the reason; `refused` when the coordinator turned the quote down),
  * the join (`attested` as the coordinator answered), then per round.
  */
-export type { AttestationEvent, TpmJoinOptions, TpmMode };
+export type { AttestationEvent, NodeJoinOptions, TpmJoinOptions, TpmMode };
 
 export type WorkerEvent =
   | AttestationEvent
@@ -80,29 +63,11 @@ export function readDataFile(file: string): Dataset {
 
 /** Runs a participant until the task is done; resolves with how many of its updates were accepted. */
 export async function runWorker(opts: WorkerOptions): Promise<{ id: string; accepted: number; rounds: number }> {
-  const base = checkUrl(opts.coordinator);
   if (opts.attack !== undefined && !ATTACKS_ALONE.includes(opts.attack)) throw new RangeError(`attack must be one of ${ATTACKS_ALONE.join(', ')} (the others need the honest updates), got '${opts.attack}'`);
-  const log = opts.log ?? (() => undefined);
   const emit = opts.event ?? (() => undefined);
   const patience = opts.patienceMs ?? 120_000;
-  const tpmMode = opts.tpm ?? 'auto';
-  const pcrs = checkTpmOptions(tpmMode, opts.tpmPcrs);
-  const keyFile = opts.key ?? '.meshwork/worker-key.pem';
-  const { identity, created } = opts.hybrid ? await loadOrCreateHybridIdentity(keyFile) : await loadOrCreateIdentity(keyFile);
-  const mlDsaPublicKey = 'mlDsaPublicKey' in identity ? Buffer.from(identity.mlDsaPublicKey).toString('base64') : undefined;
-  log(`${created ? 'created' : 'loaded'} key ${toHex(identity.publicKey).slice(0, 16)}...${mlDsaPublicKey ? ' with an ML-DSA-65 key (hybrid signatures)' : ''} (${keyFile})`);
-  await ready();
-
-  /** fetch with retries while the coordinator is unreachable (restarting); HTTP answers are returned as they are. */
-  const call = caller(base, patience, opts.signal);
-
-  const [taskRes, attester] = await Promise.all([call('api/task'), openJoinAttester(tpmMode, opts.tpmDir ?? tpmStateDirFor(keyFile), opts.tpmEnv)]);
-  const { task, taskId: taskHex } = await jsonOf<{ task: TaskSpec; taskId: string }>(taskRes);
-  const taskBytes = fromHex(taskHex, 'taskId');
-  const { body: joinBody, attestation } = await joinWithAttestation({
-    call, base, identity, taskId: taskBytes, attester, mode: tpmMode, pcrs, log, emit,
-    request: { op: 'join', host: 'node', role: 'participant', ...(mlDsaPublicKey ? { mlDsaPublicKey } : {}) },
-  });
+  const { base, call, log, identity, task, taskBytes, join } = await openNode(opts, '.meshwork/worker-key.pem');
+  const { body: joinBody, attestation } = await join({ op: 'join', host: 'node', role: 'participant' }, emit);
   const joined = JSON.parse(joinBody) as { id: string; index: number; shard: number; round: RoundInfo; attested?: boolean; ak?: string };
   const attested = joined.attested === true;
   const me = joined.id;

@@ -22,6 +22,7 @@ import { RdpAccountant } from '../../runtime/fl/accountant.js';
 import { DpFedAvg } from '../../runtime/fl/dp.js';
 import { isLinear, ordered, strategyByName, weightedSum, weightsOf, type AggregateResult, type EncodedUpdate, type Encoding, type Failure, type LinearStrategy, type Strategy } from '../../runtime/fl/strategy.js';
 import { AttestationError, JoinAttestation, type AttestationVerdict } from './attestation.js';
+import { checkUrl } from '../follow.js';
 import { bytesOf, f32Of, type CoordinatorStore, type ParticipantRecord, type RoundOpenRecord, type RoundRowRecord } from './store.js';
 import type { Groth16Artifacts } from '../../proofs/groth16.js';
 
@@ -116,15 +117,11 @@ interface AcceptedPartial {
 /** An aggregator endpoint as joins give it: an http(s) URL of at most 256 characters, with a trailing slash. */
 function checkEndpoint(v: unknown): string {
   if (typeof v !== 'string' || v.length > 256) throw new HttpError(400, 'endpoint', 'payload.endpoint', 'endpoint must be an http(s) URL string of at most 256 characters');
-  let u: URL;
   try {
-    u = new URL(v);
-  } catch {
-    throw new HttpError(400, 'endpoint', 'payload.endpoint', `endpoint must be an http(s) URL, got ${JSON.stringify(v)}`);
+    return checkUrl(v, 'endpoint').href;
+  } catch (e) {
+    throw new HttpError(400, 'endpoint', 'payload.endpoint', (e as Error).message);
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new HttpError(400, 'endpoint', 'payload.endpoint', `endpoint must be an http(s) URL, got ${JSON.stringify(v)}`);
-  if (!u.pathname.endsWith('/')) u.pathname += '/';
-  return u.href;
 }
 
 function sha256Hex(bytes: Uint8Array): string {
@@ -177,6 +174,24 @@ class RoundRows {
     if (i === undefined) throw new Error(`${id} has no row in this round`);
     return this.matrix.subarray(i * this.d, (i + 1) * this.d);
   }
+}
+
+/**
+ * Verifies an envelope's signature against its sender's keys: Ed25519 in `verifier`'s micro-batches, or hybrid
+ * (both parts) with `mlDsaKey`, the sender's ML-DSA-65 key. A sender with such a key must sign hybrid: no
+ * downgrade to Ed25519 alone. The coordinator and the leaf aggregators check envelopes with it.
+ * @throws HttpError 400 'alg' (a downgrade, or hybrid without a key), 401 'signature'.
+ */
+export async function checkEnvelopeSignature(env: Envelope, mlDsaKey: Uint8Array | undefined, verifier: MicroBatchVerifier): Promise<void> {
+  let why: string | undefined;
+  if (env.alg === 'hybrid') {
+    if (!mlDsaKey) throw new HttpError(400, 'alg', 'alg', 'a hybrid envelope needs an ML-DSA-65 key registered at join (payload.mlDsaPublicKey of a hybrid-signed join)');
+    why = await verifyHybridDetailed({ publicKey: env.sender, mlDsaPublicKey: mlDsaKey }, env.signed, env.signature);
+  } else {
+    if (mlDsaKey) throw new HttpError(400, 'alg', 'alg', 'this sender registered an ML-DSA-65 key: its envelopes must be hybrid (Ed25519 + ML-DSA-65)');
+    why = await verifier.verify({ publicKey: env.sender, message: env.signed, signature: env.signature });
+  }
+  if (why) throw new HttpError(401, 'signature', 'signature', `signature does not verify (${why})`);
 }
 
 /** Maps an envelope or payload error to an HTTP error. */
@@ -501,16 +516,8 @@ export class Coordinator {
    * Verifies an envelope's signature: Ed25519 in micro-batches; a hybrid one with the ML-DSA-65 key given
    * (at join) or registered (afterwards), both parts required.
    */
-  private async checkSignature(env: Envelope, mlDsaPublicKey?: Uint8Array): Promise<void> {
-    let why: string | undefined;
-    if (env.alg === 'hybrid') {
-      const key = mlDsaPublicKey ?? this.mlDsaKeyOf(env.sender);
-      if (!key) throw new HttpError(400, 'alg', 'alg', 'a hybrid envelope needs an ML-DSA-65 key registered at join (payload.mlDsaPublicKey of a hybrid-signed join)');
-      why = await verifyHybridDetailed({ publicKey: env.sender, mlDsaPublicKey: key }, env.signed, env.signature);
-    } else {
-      why = await this.verifier.verify({ publicKey: env.sender, message: env.signed, signature: env.signature });
-    }
-    if (why) throw new HttpError(401, 'signature', 'signature', `signature does not verify (${why})`);
+  private checkSignature(env: Envelope, mlDsaPublicKey?: Uint8Array): Promise<void> {
+    return checkEnvelopeSignature(env, mlDsaPublicKey ?? this.mlDsaKeyOf(env.sender), this.verifier);
   }
 
   private mlDsaKeyOf(sender: Uint8Array): Uint8Array | undefined {
@@ -907,7 +914,14 @@ export class Coordinator {
   private async submitPartial_(bytes: Uint8Array, auditToken: string | undefined): Promise<{ accepted: true; round: number; id: string; covers: string[]; audited: boolean }> {
     let id: string | null = null;
     let round = this.round;
-    const claimed: string[] = [];
+    /** The aggregator and members this partial claims while it is checked (released on every way out). */
+    let claim: { agg: string; members: string[] } | undefined;
+    const release = () => {
+      if (!claim) return;
+      this.inflight.delete(claim.agg);
+      for (const m of claim.members) this.claimedBy.delete(m);
+      claim = undefined;
+    };
     /** Set once the aggregator's signature verified: only then is a refusal the aggregator's doing. */
     let signed = false;
     try {
@@ -939,8 +953,8 @@ export class Coordinator {
       });
       // Claimed: direct submissions of these participants are told to try again (409 'checking') until the
       // verdict, and the aggregator is not taken off the round meanwhile.
+      claim = { agg: who.id, members };
       this.inflight.add(who.id);
-      claimed.push(who.id);
       for (const m of members) this.claimedBy.set(m, who.id);
       await this.checkSignature(env);
       signed = true;
@@ -966,7 +980,7 @@ export class Coordinator {
       return { accepted: true, round: env.round, id: who.id, covers: members, audited };
     } catch (e) {
       const err = refusal(e);
-      this.release(claimed);
+      release();
       // A signed partial that cannot count (it lied, or cannot be checked) loses its aggregator the round's
       // participants: they submit here. Refusals the aggregator mends itself (a covered member, a repeat) or
       // that are about the round keep them; so do unsigned ones (anyone can send those in its name), unless
@@ -978,15 +992,7 @@ export class Coordinator {
       }
       throw this.reject(err, id, round);
     } finally {
-      this.release(claimed);
-    }
-  }
-
-  /** Ends a partial's claim on its aggregator and members. */
-  private release(claimed: string[]): void {
-    for (const m of claimed.splice(0)) {
-      this.inflight.delete(m);
-      for (const [member, by] of this.claimedBy) if (by === m) this.claimedBy.delete(member);
+      release();
     }
   }
 
@@ -1029,26 +1035,31 @@ export class Coordinator {
       throw fail('envelopes', (e as Error).message);
     }
     if (envs.length !== n) throw fail('envelopes', `the partial covers ${n} updates, ${a.endpoint} gave ${envs.length} envelopes`);
+    // Decoded into the rows of one n x d matrix (the sum reads it without stacking); the signatures are
+    // checked all at once (one micro-batch), after the cheap checks of every envelope.
+    const rows = new Int32Array(n * this.d);
     const updates: EncodedUpdate[] = [];
+    const signed: Envelope[] = [];
     for (let i = 0; i < n; i++) {
       const m = p.members[i]!, e = envs[i]!, mid = participantId(m.index);
       if (sha256Hex(e) !== toHex(m.sha256)) throw fail(`payload.members[${i}].sha256`, `envelope ${i} is not the one the partial names for ${mid}`);
-      let u: EncodedUpdate;
       try {
         const ue = parseEnvelope(e, { maxPayload: 40 + 4 * this.d });
         const rec = this.byId.get(mid);
         if (ue.kind !== 'update' || toHex(ue.task) !== this.taskIdHex || ue.round !== env.round || !rec || toHex(ue.sender) !== rec.publicKey) throw new Error(`it is not ${mid}'s update for round ${env.round} of this task`);
-        if (rec.mlDsaPublicKey && ue.alg !== 'hybrid') throw new Error(`${mid} registered an ML-DSA-65 key: its envelopes must be hybrid`);
-        const d = decodeUpdatePayload(ue.payload, this.d, this.enc, this.task.maxSamples);
+        const d = decodeUpdatePayload(ue.payload, this.d, this.enc, this.task.maxSamples, rows.subarray(i * this.d, (i + 1) * this.d));
         // The model of the partial (the round's when it was claimed: the round may have moved on since).
         if (toHex(d.model) !== toHex(p.model)) throw new Error('it was trained from another model than the partial says');
-        await this.checkSignature(ue);
-        u = { id: mid, values: d.values, samples: d.samples };
+        updates.push({ id: mid, values: d.values, samples: d.samples });
+        signed.push(ue);
       } catch (err) {
         throw fail(`payload.members[${i}]`, `${mid}'s envelope: ${(err as Error).message}`);
       }
-      updates.push(u);
     }
+    const verdicts = await Promise.allSettled(signed.map((ue) => this.checkSignature(ue)));
+    verdicts.forEach((v, i) => {
+      if (v.status === 'rejected') throw fail(`payload.members[${i}]`, `${updates[i]!.id}'s envelope: ${(v.reason as Error).message}`);
+    });
     const w = weightsOf(updates, this.linear().weighting);
     const weight = w.reduce((x, y) => x + y, 0);
     if (weight !== p.weight) throw fail('payload.weight', `weight ${p.weight}, the envelopes give ${weight}`);
